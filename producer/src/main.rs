@@ -1,0 +1,76 @@
+//! `flotilla-producer`: everything that puts work into Flotilla or looks at
+//! it: the HTTP API (`serve`), the CLI verbs (`enqueue`, `queues`, `job`,
+//! `dlq`), the demo and the benchmarks. Errors end the process with one line
+//! on stderr and a non-zero exit.
+//!
+//! # Layout
+//! - [`request`]: one job to enqueue, validated the same way for CLI and HTTP
+//! - [`queues`]: opening the known queues
+//! - [`cli`]: the CLI verbs
+//! - [`http`]: the HTTP API
+//! - [`demo`], [`bench`]: the fleet on a demo workload; benchmarks
+
+mod bench;
+mod cli;
+mod demo;
+mod http;
+mod queues;
+mod request;
+
+use clap::{Parser, Subcommand};
+use flotilla::config::{LogArgs, QueueArgs, RedisArgs};
+
+/// Puts work into Flotilla and looks at it: HTTP API, CLI, demo, benchmarks.
+///
+/// Every flag can also be set from the environment variable shown. Global
+/// flags (Redis, namespace, queue tunables) go before the verb.
+#[derive(Debug, Parser)]
+#[command(name = "flotilla-producer", version, max_term_width = 100)]
+struct Cli {
+    #[command(flatten)]
+    redis: RedisArgs,
+    #[command(flatten)]
+    queue: QueueArgs,
+    #[command(flatten)]
+    log: LogArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Enqueue one job, or many from a JSON-lines file or stdin.
+    Enqueue(cli::enqueue::EnqueueArgs),
+    /// Depth of every queue by state, oldest pending age, tenants waiting.
+    Queues(cli::Output),
+    /// One job's state, attempts, timestamps and errors.
+    Job(cli::job::JobArgs),
+    /// The dead letter: list, show, replay and purge dead jobs.
+    #[command(subcommand)]
+    Dlq(cli::dlq::DlqCommand),
+    /// Serve the HTTP API: POST /v1/jobs/{queue}, GET /v1/jobs/{id}, /metrics.
+    Serve(http::ServeArgs),
+    /// Run the fleet on a demo workload: two workers, many tenants, one noisy.
+    Demo(demo::DemoArgs),
+    /// Run a benchmark and print its figures (use a release build).
+    Bench(bench::BenchArgs),
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    flotilla::telemetry::init_tracing(cli.log.log_format, "warn");
+    let result = match cli.command {
+        Command::Enqueue(args) => cli::enqueue::run(&cli.redis, &cli.queue, args).await,
+        Command::Queues(out) => cli::queues::run(&cli.redis, &cli.queue, out).await,
+        Command::Job(args) => cli::job::run(&cli.redis, &cli.queue, args).await,
+        Command::Dlq(cmd) => cli::dlq::run(&cli.redis, &cli.queue, cmd).await,
+        Command::Serve(args) => http::serve(&cli.redis, &cli.queue, args).await,
+        Command::Demo(args) => demo::run(&cli.redis.redis_url, args).await,
+        Command::Bench(args) => bench::run(&cli.redis.redis_url, args).await,
+    };
+    if let Err(e) = result {
+        eprintln!("error: {}", flotilla::backend::error_chain(e.as_ref()));
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,169 @@
+//! A request to enqueue one job, as the CLI (JSON lines) and the HTTP API
+//! (request bodies) receive it, parsed once into a [`NewJob`]: every check a
+//! producer makes before anything reaches Redis lives here, so both edges
+//! refuse the same bad input with the same words.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use flotilla::ids::{IdempotencyKey, InvalidId, TenantId};
+use flotilla::job::NewJob;
+use flotilla::kinds::{PayloadError, lookup, validate_payload};
+use serde::Deserialize;
+
+/// The furthest ahead a job may be scheduled: anything later is a mistake
+/// (milliseconds passed as seconds, a year typo) rather than a plan.
+pub const MAX_DELAY: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// One job to enqueue, before validation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    /// The tenant the job belongs to.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// The job's payload; its shape depends on the queue.
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
+    /// Deduplicates retries of the same request (same tenant, 24 h).
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// Run no sooner than this many milliseconds from now.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    /// Run no sooner than this instant: RFC 3339 text or milliseconds since the epoch.
+    #[serde(default)]
+    pub run_at: Option<RunAt>,
+}
+
+/// When a job should run, as given.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RunAt {
+    /// Milliseconds since the Unix epoch.
+    Millis(u64),
+    /// RFC 3339, e.g. `2026-11-22T18:00:00Z`.
+    Text(String),
+}
+
+/// Why a request cannot be enqueued. Each message says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// No tenant given.
+    #[error("tenant is missing: every job belongs to a tenant (e.g. \"tenant\": \"acme\")")]
+    MissingTenant,
+    /// The tenant id is not a valid slug.
+    #[error(transparent)]
+    Tenant(InvalidId),
+    /// The idempotency key is not valid.
+    #[error(transparent)]
+    Key(InvalidId),
+    /// Unknown queue, wrong payload, or too large.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// `run_at` does not parse.
+    #[error("run_at {0:?} is not a time: give RFC 3339 (2026-11-22T18:00:00Z) or milliseconds since the epoch")]
+    BadRunAt(String),
+    /// Too far in the future.
+    #[error("the job would run {0} from now; the limit is 365 days")]
+    TooFar(String),
+}
+
+impl RequestError {
+    /// Whether the queue itself is unknown (404 over HTTP) rather than the request being wrong.
+    pub fn is_unknown_queue(&self) -> bool {
+        matches!(self, RequestError::Payload(PayloadError::UnknownQueue(_)))
+    }
+
+    /// Whether the payload is over the size limit (413 over HTTP).
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, RequestError::Payload(PayloadError::TooLarge { .. }))
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl JobRequest {
+    /// Validates the request for `queue`; `default_tenant` fills a missing tenant.
+    pub fn into_job(self, queue: &str, default_tenant: Option<&str>) -> Result<NewJob, RequestError> {
+        let spec = lookup(queue)?;
+        let tenant = self.tenant.as_deref().or(default_tenant).ok_or(RequestError::MissingTenant)?;
+        let tenant = TenantId::parse(tenant).map_err(RequestError::Tenant)?;
+        let payload = validate_payload(queue, &self.payload.unwrap_or_else(|| serde_json::json!({})))?;
+        let mut job = NewJob::new(tenant, payload, spec.retry.max_attempts);
+        if let Some(key) = self.idempotency_key {
+            job = job.idempotency_key(IdempotencyKey::parse(&key).map_err(RequestError::Key)?);
+        }
+        if let Some(ms) = self.delay_ms {
+            let delay = Duration::from_millis(ms);
+            if delay > MAX_DELAY {
+                return Err(RequestError::TooFar(humantime::format_duration(delay).to_string()));
+            }
+            job = job.delay(delay);
+        }
+        if let Some(run_at) = self.run_at {
+            let at_ms = match run_at {
+                RunAt::Millis(ms) => ms,
+                RunAt::Text(text) => humantime::parse_rfc3339_weak(&text)
+                    .map_err(|_| RequestError::BadRunAt(text.clone()))?
+                    .duration_since(UNIX_EPOCH)
+                    .map_err(|_| RequestError::BadRunAt(text))?
+                    .as_millis() as u64,
+            };
+            let ahead = Duration::from_millis(at_ms.saturating_sub(now_ms()));
+            if ahead > MAX_DELAY {
+                return Err(RequestError::TooFar(humantime::format_duration(ahead).to_string()));
+            }
+            job = job.run_at_ms(at_ms);
+        }
+        Ok(job)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: serde_json::Value) -> JobRequest {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_valid_request_becomes_a_job_with_the_kinds_attempts() {
+        let job = request(serde_json::json!({"tenant": "acme", "payload": {"sleep_ms": 5}})).into_job("bench", None).unwrap();
+        assert_eq!(job.tenant.as_str(), "acme");
+        assert_eq!(job.payload, r#"{"sleep_ms":5}"#);
+        assert_eq!(job.max_attempts, lookup("bench").unwrap().retry.max_attempts);
+    }
+
+    #[test]
+    fn hostile_tenant_names_are_refused() {
+        for bad in ["", "Acme", "a b", "x'; DROP TABLE t; --", "é", &"a".repeat(300)] {
+            let err = request(serde_json::json!({"tenant": bad})).into_job("bench", None).unwrap_err();
+            assert!(matches!(err, RequestError::Tenant(_)), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_tenant_can_come_from_the_default() {
+        assert!(matches!(request(serde_json::json!({})).into_job("bench", None), Err(RequestError::MissingTenant)));
+        assert!(request(serde_json::json!({})).into_job("bench", Some("acme")).is_ok());
+    }
+
+    #[test]
+    fn absurd_delays_are_refused() {
+        let far = request(serde_json::json!({"tenant": "acme", "delay_ms": 400u64 * 24 * 3600 * 1000}));
+        assert!(matches!(far.into_job("bench", None), Err(RequestError::TooFar(_))));
+        let bad = request(serde_json::json!({"tenant": "acme", "run_at": "next tuesday"}));
+        assert!(matches!(bad.into_job("bench", None), Err(RequestError::BadRunAt(_))));
+    }
+
+    #[test]
+    fn unknown_queues_and_wrong_payloads_are_told_apart() {
+        let unknown = request(serde_json::json!({"tenant": "acme"})).into_job("nope", None).unwrap_err();
+        assert!(unknown.is_unknown_queue());
+        let wrong = request(serde_json::json!({"tenant": "acme", "payload": {"sleep_ms": "x"}})).into_job("bench", None).unwrap_err();
+        assert!(matches!(wrong, RequestError::Payload(PayloadError::Invalid { .. })));
+    }
+}

@@ -1,0 +1,25 @@
+//! Flotilla's library: everything the worker and producer binaries share.
+//!
+//! # Layout
+//! - [`ids`]: identifiers parsed once at the edge (`TenantId`, `JobId`, ...)
+//! - [`job`]: the job lifecycle (`JobState`), what an enqueue carries, a job's status
+//! - [`retry`]: retry policies and the retry-or-bury decision
+//! - [`queue`]: the fair, durable Redis queue (`FairQueue`); its Lua scripts
+//!   live in `shared/lua/`, one per operation
+//! - [`backend`]: the queue as an apalis `Backend`, with the layer that records outcomes
+//! - [`wake`]: pub/sub wake-ups so idle workers start new jobs within milliseconds
+//! - [`kinds`]: the job kinds, their queues, payloads and retry policies
+//! - [`redis_conn`]: connecting to Redis and refusing one that would lose jobs
+//! - [`config`]: settings shared by both binaries (from flags and environment)
+//! - [`telemetry`]: logs and the metric catalogue
+
+pub mod backend;
+pub mod config;
+pub mod ids;
+pub mod job;
+pub mod kinds;
+pub mod queue;
+pub mod redis_conn;
+pub mod retry;
+pub mod telemetry;
+pub mod wake;

@@ -1,0 +1,138 @@
+//! Read-only views: a job by id, and the queue's depth by state.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::keys::JOB_FIELDS;
+use super::{FairQueue, QueueError, redis_err};
+use crate::ids::JobId;
+use crate::job::JobStatus;
+
+/// How much work a queue holds, by state, plus its lifetime counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueDepth {
+    /// The queue.
+    pub queue: String,
+    /// Claimable jobs.
+    pub pending: u64,
+    /// Delayed jobs and retries waiting for their backoff.
+    pub scheduled: u64,
+    /// Leased jobs.
+    pub running: u64,
+    /// Jobs in the dead letter.
+    pub dead: u64,
+    /// How long the oldest claimable job has waited (ms); 0 when none.
+    pub oldest_pending_ms: u64,
+    /// Tenants with claimable work.
+    pub tenants_ready: u64,
+    /// Tenants with work parked at their in-flight cap.
+    pub tenants_blocked: u64,
+    /// Lifetime counters of the queue across the fleet.
+    pub totals: Totals,
+}
+
+/// Lifetime counters kept in the queue's `meta` hash.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Jobs enqueued (idempotent replays excluded).
+    pub enqueued: u64,
+    /// Jobs done.
+    pub completed: u64,
+    /// Retries scheduled.
+    pub retried: u64,
+    /// Jobs that reached the dead letter.
+    pub dead_lettered: u64,
+    /// Leases that expired (a worker died or stalled).
+    pub lease_expired: u64,
+}
+
+impl FairQueue {
+    /// The job with this id on this queue, if it exists (finished jobs are
+    /// deleted after the queue's `finished_ttl`).
+    pub async fn job(&self, id: JobId) -> Result<Option<JobStatus>, QueueError> {
+        Ok(self.jobs(&[id]).await?.pop().flatten())
+    }
+
+    /// Several jobs at once (one round trip), in the order asked; `None` for
+    /// those that are gone.
+    pub async fn jobs(&self, ids: &[JobId]) -> Result<Vec<Option<JobStatus>>, QueueError> {
+        if ids.is_empty() {
+            // Redis rejects HMGET without fields.
+            return Ok(Vec::new());
+        }
+        let fields: Vec<String> = ids.iter().map(JobId::to_string).collect();
+        let mut pipe = redis::pipe();
+        for name in JOB_FIELDS {
+            pipe.cmd("HMGET").arg(self.keys.job_field(name)).arg(&fields);
+        }
+        pipe.cmd("HMGET").arg(self.keys.payloads()).arg(&fields);
+        pipe.cmd("HMGET").arg(self.keys.history()).arg(&fields);
+        let mut conn = self.connection();
+        let columns: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await.map_err(redis_err("HMGET jobs"))?;
+        let (payloads, history) = (&columns[JOB_FIELDS.len()], &columns[JOB_FIELDS.len() + 1]);
+        Ok(ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let mut h: HashMap<String, String> = JOB_FIELDS
+                    .iter()
+                    .zip(&columns)
+                    .filter_map(|(name, column)| Some((name.to_string(), column[i].clone()?)))
+                    .collect();
+                h.insert("payload".into(), payloads[i].clone()?);
+                if let Some(history) = &history[i] {
+                    h.insert("history".into(), history.clone());
+                }
+                JobStatus::from_hash(*id, self.name.clone(), &h)
+            })
+            .collect())
+    }
+
+    /// The queue's depth by state, read in one round trip.
+    pub async fn depth(&self) -> Result<QueueDepth, QueueError> {
+        let k = &self.keys;
+        let mut conn = self.connection();
+        #[allow(clippy::type_complexity)]
+        let (pending, scheduled, running, dead, oldest, ready, blocked, meta): (
+            u64,
+            u64,
+            u64,
+            u64,
+            Vec<(String, f64)>,
+            u64,
+            u64,
+            HashMap<String, String>,
+        ) = redis::pipe()
+            .zcard(k.pending())
+            .zcard(k.scheduled())
+            .zcard(k.leases())
+            .zcard(k.dead())
+            .zrange_withscores(k.pending(), 0, 0)
+            .zcard(k.ready())
+            .scard(k.blocked())
+            .hgetall(k.meta())
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("depth"))?;
+        let now = self.now_ms().await?;
+        let counter = |name: &str| meta.get(name).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(QueueDepth {
+            queue: self.name.to_string(),
+            pending,
+            scheduled,
+            running,
+            dead,
+            oldest_pending_ms: oldest.first().map_or(0, |(_, since)| now.saturating_sub(*since as u64)),
+            tenants_ready: ready,
+            tenants_blocked: blocked,
+            totals: Totals {
+                enqueued: counter("enqueued"),
+                completed: counter("completed"),
+                retried: counter("retried"),
+                dead_lettered: counter("dead_lettered"),
+                lease_expired: counter("lease_expired"),
+            },
+        })
+    }
+}

@@ -1,0 +1,80 @@
+//! Logs and metrics, set up once per binary.
+//!
+//! Metric names are fixed here, once: prefix `flotilla_`, base units, counters
+//! end in `_total`. Labels are bounded (queue, state, outcome, reason); never a
+//! tenant id on a hot series. Histograms get real buckets, so they can be
+//! summed across replicas (the exporter would render summaries otherwise).
+
+use anyhow::Context as _;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+/// Metric names.
+pub mod names {
+    /// Counter {queue}: jobs enqueued by this process.
+    pub const JOBS_ENQUEUED: &str = "flotilla_jobs_enqueued_total";
+    /// Counter {queue}: jobs finished successfully.
+    pub const JOBS_COMPLETED: &str = "flotilla_jobs_completed_total";
+    /// Counter {queue}: failed attempts rescheduled with backoff.
+    pub const JOBS_RETRIED: &str = "flotilla_jobs_retried_total";
+    /// Counter {queue, reason}: jobs sent to the dead letter
+    /// (reason: exhausted, permanent, undecodable).
+    pub const JOBS_DEAD_LETTERED: &str = "flotilla_jobs_dead_lettered_total";
+    /// Counter {queue}: jobs handed back unfinished at shutdown.
+    pub const JOBS_RELEASED: &str = "flotilla_jobs_released_total";
+    /// Counter {queue}: outcomes ignored because the lease had expired.
+    pub const JOBS_STALE: &str = "flotilla_jobs_stale_total";
+    /// Counter {queue}: leases this worker failed to extend in time.
+    pub const LEASES_LOST: &str = "flotilla_leases_lost_total";
+    /// Histogram {queue, outcome}: handler run time, seconds.
+    pub const JOB_DURATION: &str = "flotilla_job_duration_seconds";
+    /// Histogram {queue}: time from claimable to claimed, seconds.
+    pub const JOB_WAIT: &str = "flotilla_job_wait_seconds";
+    /// Gauge {queue}: jobs this worker is running now.
+    pub const JOBS_RUNNING: &str = "flotilla_jobs_running";
+    /// Gauge {queue, state}: jobs in the queue by state (pending, scheduled,
+    /// running, dead). Queue-wide: aggregate across replicas with max().
+    pub const QUEUE_DEPTH: &str = "flotilla_queue_depth";
+    /// Gauge {queue}: age of the oldest claimable job, seconds. Queue-wide.
+    pub const QUEUE_OLDEST_PENDING: &str = "flotilla_queue_oldest_pending_seconds";
+    /// Gauge {queue}: workers that heartbeated recently. Queue-wide.
+    pub const WORKERS_LIVE: &str = "flotilla_workers_live";
+    /// Counter {operation}: Redis calls that failed (the caller retried).
+    pub const REDIS_ERRORS: &str = "flotilla_redis_errors_total";
+    /// Gauge: 1 while this process can reach Redis, else 0.
+    pub const REDIS_UP: &str = "flotilla_redis_up";
+}
+
+/// Seconds; from a 1 ms no-op to a 10 minute job.
+const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0,
+];
+
+/// Installs the Prometheus recorder; render its text with the handle.
+pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
+        .context("histogram buckets")?
+        .install_recorder()
+        .context("installing the Prometheus metrics recorder (was it installed twice?)")
+}
+
+/// Log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (production: Railway, Heroku, Kubernetes).
+    Json,
+    /// Human-readable (local development).
+    Pretty,
+}
+
+/// Sets up tracing; `RUST_LOG` overrides `default_filter`.
+pub fn init_tracing(format: LogFormat, default_filter: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second init (tests start several apps in one process) keeps the first.
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.compact().try_init(),
+    };
+}
