@@ -44,9 +44,9 @@ pub async fn run(config: Config, mut stop: StopRequests) -> anyhow::Result<Summa
     });
     metrics::gauge!(flotilla::telemetry::names::REDIS_UP).set(1.0);
 
-    let listener = TcpListener::bind(("0.0.0.0", config.port))
+    let listener = TcpListener::bind((config.bind, config.port))
         .await
-        .with_context(|| format!("cannot listen on port {} (PORT): is another process using it?", config.port))?;
+        .with_context(|| format!("cannot listen on {}:{} (BIND, PORT): is another process using the port?", config.bind, config.port))?;
     let http_addr = listener.local_addr().context("reading the HTTP listener's address")?;
     let health = Arc::new(Health::new(conn.clone()));
     let routes = http::router(health.clone(), metrics);
@@ -66,6 +66,7 @@ pub async fn run(config: Config, mut stop: StopRequests) -> anyhow::Result<Summa
     let setup = Setup {
         worker: worker.clone(),
         concurrency: config.concurrency,
+        prefetch: config.prefetch,
         job_timeout: config.job_timeout,
         details: vec![
             ("host", std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned()),

@@ -37,6 +37,16 @@ pub struct Config {
     #[arg(long, env = "PORT", value_name = "PORT", default_value_t = 9090)]
     pub port: u16,
 
+    /// Address the HTTP server listens on (127.0.0.1 to keep it local).
+    #[arg(long, env = "BIND", value_name = "BIND", default_value = "0.0.0.0")]
+    pub bind: std::net::IpAddr,
+
+    /// Jobs claimed beyond the free slots, per queue, so a busy worker never
+    /// waits for a claim round trip. They hold leases while they wait: use 0
+    /// for queues of long jobs. Default: the concurrency.
+    #[arg(long, env = "WORKER_PREFETCH", value_name = "WORKER_PREFETCH")]
+    pub prefetch: Option<usize>,
+
     /// On SIGTERM, how long running jobs may take to finish before they are
     /// handed back to the queue for another worker. Keep it below the
     /// platform's kill timeout (Heroku 30s; Railway's drainingSeconds).

@@ -26,8 +26,6 @@ use serde::{Deserialize, Serialize};
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 /// Upper bound for pre-filling and for cleaning the queue.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
-/// Keys per SCAN page and per UNLINK when deleting the queue.
-const DELETE_BATCH: usize = 1_000;
 
 /// Measures apalis-redis 1.0 no-op throughput at its best settings.
 #[derive(Debug, Clone)]
@@ -289,33 +287,9 @@ async fn delete_queue(mut conn: ConnectionManager, config: &Config) -> anyhow::R
         format!("{}:", config.idempotency_key_set()),
     ];
     let pattern = format!("{}:*", glob_escape(config.queue.as_ref()));
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(DELETE_BATCH)
-            .query_async(&mut conn)
-            .await
-            .context("scanning the queue's keys")?;
-        let ours: Vec<String> = keys
-            .into_iter()
-            .filter(|k| fixed.contains(k) || prefixes.iter().any(|p| k.starts_with(p.as_str())))
-            .collect();
-        if !ours.is_empty() {
-            redis::cmd("UNLINK")
-                .arg(&ours)
-                .query_async::<()>(&mut conn)
-                .await
-                .context("unlinking the queue's keys")?;
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+    super::unlink_matching(&mut conn, &pattern, |k| fixed.contains(k) || prefixes.iter().any(|p| k.starts_with(p.as_str())))
+        .await
+        .context("deleting the queue's keys")?;
     redis::cmd("ZREM")
         .arg("core:apalis:queues:list")
         .arg(config.workers_set())

@@ -72,6 +72,7 @@ impl WorkerProcess {
             .env("WORKER_CONCURRENCY", spec.concurrency.to_string())
             .env("WORKER_NAME", &name)
             .env("PORT", "0")
+            .env("BIND", "127.0.0.1")
             .env("RUST_LOG", "warn")
             .env("LOG_FORMAT", "json")
             .stdin(Stdio::null())

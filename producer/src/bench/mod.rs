@@ -49,6 +49,28 @@ pub struct BenchArgs {
     pub skip_apalis: bool,
 }
 
+/// Deletes the keys matching a SCAN `pattern` that `keep` selects, a page
+/// at a time (benchmarks clean up after themselves).
+pub async fn unlink_matching(
+    conn: &mut redis::aio::ConnectionManager,
+    pattern: &str,
+    keep: impl Fn(&str) -> bool,
+) -> anyhow::Result<()> {
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) =
+            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(2_000).query_async(conn).await?;
+        let ours: Vec<&String> = keys.iter().filter(|k| keep(k)).collect();
+        if !ours.is_empty() {
+            redis::cmd("UNLINK").arg(ours).query_async::<()>(conn).await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
 /// Runs a benchmark and prints its report.
 /// The benchmark uses namespaces of its own on `redis_url` and deletes them.
 pub async fn run(redis_url: &str, args: BenchArgs) -> anyhow::Result<()> {

@@ -143,24 +143,7 @@ impl Scenario {
     /// Deletes every key of the scenario's namespace.
     async fn cleanup(mut self) -> anyhow::Result<()> {
         let pattern = format!("{}*", self.queue.keys().prefix());
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(2_000)
-                .query_async(&mut self.conn)
-                .await?;
-            if !keys.is_empty() {
-                redis::cmd("UNLINK").arg(&keys).query_async::<()>(&mut self.conn).await?;
-            }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
-        }
+        super::unlink_matching(&mut self.conn, &pattern, |_| true).await
     }
 
     /// Enqueues `n` jobs per tenant, round robin, in batches.

@@ -58,7 +58,9 @@ pub struct BackendOptions {
     /// Jobs run at once; claims never take more than the free slots.
     pub concurrency: usize,
     /// Extra jobs claimed beyond the free slots, to hide the claim round trip
-    /// under load. They hold leases while they wait, so keep this small.
+    /// under load and claim in bigger batches (measured: 15–20 % more no-op
+    /// throughput at the concurrency than at 0). They hold leases while they
+    /// wait, so queues of long jobs want 0.
     pub prefetch: usize,
     /// An idle worker looks again after this long even without a wake-up
     /// (pub/sub is at-most-once; this bounds the cost of a lost message).
