@@ -56,6 +56,7 @@ pub async fn run(redis_url: &str, args: DemoArgs) -> anyhow::Result<()> {
         namespace: &namespace,
         concurrency: args.concurrency,
         log_file: Some(log.clone()),
+        prefetch: None,
     };
     let mut workers = Vec::new();
     for _ in 0..args.workers {

@@ -49,6 +49,8 @@ pub struct WorkerSpec<'a> {
     pub concurrency: usize,
     /// Where the worker's log goes (default: this process' stderr).
     pub log_file: Option<PathBuf>,
+    /// `WORKER_PREFETCH`, when not the worker's default.
+    pub prefetch: Option<usize>,
 }
 
 impl WorkerProcess {
@@ -65,7 +67,11 @@ impl WorkerProcess {
             ),
             None => Stdio::inherit(),
         };
-        let child = Command::new(spec.binary)
+        let mut command = Command::new(spec.binary);
+        if let Some(prefetch) = spec.prefetch {
+            command.env("WORKER_PREFETCH", prefetch.to_string());
+        }
+        let child = command
             .env("REDIS_URL", spec.redis_url)
             .env("FLOTILLA_NAMESPACE", spec.namespace.as_str())
             .env("QUEUES", "bench")
