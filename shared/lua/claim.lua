@@ -120,7 +120,8 @@ if n > 0 then
   local recs = get_jobs(present, { 'attempts', 'max_attempts', 'enqueued_at', 'ready_at' })
   local payloads = {}
   if #present > 0 then payloads = redis.call('HMGET', PAYLOADS, unpack(present)) end
-  local states, attempts_kv, tokens, started, workers, leases, claimed = {}, {}, {}, {}, {}, {}, {}
+  local states, attempts_kv, lease_kv, leases, claimed = {}, {}, {}, {}, {}
+  local lease_tail = ':' .. NOW_S .. ':' .. worker
   local k = 0
   for i, t in ipairs(order) do
     local id = ids[i]
@@ -139,9 +140,7 @@ if n > 0 then
       local m = #claimed * 2
       states[m - 1], states[m] = id, 'running'
       attempts_kv[m - 1], attempts_kv[m] = id, int(attempt)
-      tokens[m - 1], tokens[m] = id, int(token)
-      started[m - 1], started[m] = id, NOW_S
-      workers[m - 1], workers[m] = id, worker
+      lease_kv[m - 1], lease_kv[m] = id, int(token) .. lease_tail
       leases[m - 1], leases[m] = deadline, id
       out[#out + 1] = id
       out[#out + 1] = t
@@ -156,9 +155,7 @@ if n > 0 then
   if #claimed > 0 then
     redis.call('HSET', field_key('state'), unpack(states))
     redis.call('HSET', field_key('attempts'), unpack(attempts_kv))
-    redis.call('HSET', field_key('token'), unpack(tokens))
-    redis.call('HSET', field_key('started_at'), unpack(started))
-    redis.call('HSET', field_key('worker'), unpack(workers))
+    redis.call('HSET', field_key('lease'), unpack(lease_kv))
     redis.call('ZREM', PENDING, unpack(claimed))
     redis.call('ZADD', LEASES, unpack(leases))
   end

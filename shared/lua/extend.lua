@@ -11,12 +11,12 @@ for i = H + 1, #ARGV, 2 do
   ids[#ids + 1] = ARGV[i]
   tokens[#tokens + 1] = ARGV[i + 1]
 end
-local recs = get_jobs(ids, { 'state', 'token' })
+local recs = get_jobs(ids, { 'state', 'lease' })
 local deadline = int(NOW + LEASE_MS)
 local leases = {}
 for i, id in ipairs(ids) do
   local rec = recs[i]
-  if rec.state == 'running' and rec.token == tokens[i] then
+  if lease_holds(rec, tokens[i]) then
     leases[#leases + 1] = deadline
     leases[#leases + 1] = id
     out[i] = 1

@@ -51,8 +51,22 @@ local WAKE = P .. 'wake'
 -- hot path: a claim's cost is dominated by calls and Lua work per job, and
 -- this layout keeps both to a minimum. All values are text.
 local FIELDS = { 'tenant', 'state', 'attempts', 'max_attempts', 'enqueued_at', 'ready_at', 'run_at',
-  'started_at', 'finished_at', 'token', 'worker', 'last_error', 'idem', 'replays', 'replayed_at' }
+  'lease', 'finished_at', 'last_error', 'idem', 'replays', 'replayed_at' }
 local function field_key(f) return P .. 'job:' .. f end
+
+-- A job's latest lease is one field, "<token>:<started_at>:<worker>", written
+-- once per claim: the fencing token, when the attempt started and who runs it.
+-- It stays after the attempt ends; only a job in state "running" holds it.
+local function lease_holds(rec, token)
+  return rec.state == 'running' and rec.lease ~= nil
+    and string.sub(rec.lease, 1, #token + 1) == token .. ':'
+end
+
+local function lease_worker(lease)
+  if not lease then return '?' end
+  local _, _, worker = string.find(lease, '^[^:]*:[^:]*:(.*)$')
+  return worker or '?'
+end
 local PAYLOADS = P .. 'payloads'
 local HISTORY = P .. 'history'
 -- Finished (done) jobs by the time their fields may be deleted.
@@ -237,8 +251,6 @@ local function bury(id, err)
   set(id, 'state', 'dead')
   set(id, 'finished_at', NOW_S)
   set(id, 'last_error', err)
-  set(id, 'token', false)
-  set(id, 'worker', false)
   redis.call('ZADD', DEAD, NOW_S, id)
   redis.call('HINCRBY', META, 'dead_lettered', 1)
   trim_dead(10)
@@ -263,14 +275,12 @@ local function reap(limit)
   local ids = redis.call('ZRANGEBYSCORE', LEASES, '-inf', NOW_S, 'LIMIT', 0, limit)
   if #ids == 0 then return 0 end
   redis.call('ZREM', LEASES, unpack(ids))
-  local recs = get_jobs(ids, { 'tenant', 'attempts', 'max_attempts', 'worker' })
+  local recs = get_jobs(ids, { 'tenant', 'attempts', 'max_attempts', 'lease' })
   for i, id in ipairs(ids) do
     local rec = recs[i]
     if rec.tenant then
       local attempts = tonumber(rec.attempts) or 0
-      local err = 'lease expired: worker ' .. (rec.worker or '?') .. ' stopped extending it (crashed, killed or stalled)'
-      set(id, 'token', false)
-      set(id, 'worker', false)
+      local err = 'lease expired: worker ' .. lease_worker(rec.lease) .. ' stopped extending it (crashed, killed or stalled)'
       append_history(id, attempts, err)
       redis.call('HINCRBY', META, 'lease_expired', 1)
       release_slot(rec.tenant)

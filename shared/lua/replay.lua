@@ -12,7 +12,6 @@ local function replay(id)
   local rec = get_job(id, { 'tenant', 'replays' })
   if not rec.tenant then return 'missing' end
   set(id, 'finished_at', false)
-  set(id, 'started_at', false)
   set(id, 'run_at', false)
   set(id, 'attempts', '0')
   set(id, 'replayed_at', NOW_S)

@@ -22,7 +22,7 @@ local woke = false
 local n = (#ARGV - H) / 5
 local ids = {}
 for i = 0, n - 1 do ids[#ids + 1] = ARGV[H + i * 5 + 1] end
-local recs = get_jobs(ids, { 'token', 'state', 'tenant' })
+local recs = get_jobs(ids, { 'lease', 'state', 'tenant' })
 local seen = {}          -- an id settled twice in one batch: the second is stale
 local settled = {}       -- ids whose lease ends here
 local finished = {}      -- score, id pairs for the finished set
@@ -35,7 +35,7 @@ for i = 0, n - 1 do
   local b = H + i * 5
   local id, token, outcome = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local rec = recs[i + 1]
-  if seen[id] or rec.token ~= token or rec.state ~= 'running' then
+  if seen[id] or not lease_holds(rec, token) then
     out[#out + 1] = 'stale'
   else
     seen[id] = true
@@ -47,8 +47,6 @@ for i = 0, n - 1 do
     end
     freed[t] = freed[t] + 1
     if outcome == 'done' then
-      -- The token and worker stay: with state "done" they match no check,
-      -- and leaving them saves two writes per job.
       set(id, 'state', 'done')
       set(id, 'finished_at', NOW_S)
       finished[#finished + 1] = expires
@@ -57,8 +55,6 @@ for i = 0, n - 1 do
       out[#out + 1] = 'done'
     else
       local attempts = redis.call('HGET', field_key('attempts'), id)
-      set(id, 'token', false)
-      set(id, 'worker', false)
       if outcome == 'retry' then
         local delay, err = tonumber(ARGV[b + 4]) or 0, ARGV[b + 5]
         append_history(id, attempts, err)

@@ -188,6 +188,10 @@ impl JobStatus {
         let tenant = TenantId::parse(h.get("tenant")?).ok()?;
         let state = h.get("state")?.parse().ok()?;
         let payload = h.get("payload")?;
+        // The latest lease: "<token>:<started_at>:<worker>".
+        let mut lease = h.get("lease").map(|l| l.splitn(3, ':')).into_iter().flatten().skip(1);
+        let started_at = lease.next().and_then(|v| v.parse::<u64>().ok());
+        let worker = lease.next().filter(|w| !w.is_empty()).map(str::to_owned);
         Some(Self {
             id,
             queue,
@@ -197,9 +201,9 @@ impl JobStatus {
             max_attempts: num("max_attempts").unwrap_or(1) as u32,
             enqueued_at: num("enqueued_at").unwrap_or(0),
             run_at: num("run_at").filter(|_| matches!(state, JobState::Scheduled | JobState::Retrying)),
-            started_at: num("started_at"),
+            started_at,
             finished_at: num("finished_at"),
-            worker: text("worker"),
+            worker,
             last_error: text("last_error"),
             history: h
                 .get("history")

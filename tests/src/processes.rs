@@ -119,7 +119,8 @@ impl WorkerSpec {
 
     /// Starts the worker on a free loopback port (`PORT` unless set).
     pub fn spawn(self) -> WorkerProcess {
-        let port = self.env.iter().find(|(k, _)| k == "PORT").map(|(_, v)| v.parse().unwrap()).unwrap_or_else(free_port);
+        let port =
+            self.env.iter().find(|(k, _)| k == "PORT").map(|(_, v)| v.parse().unwrap()).unwrap_or_else(free_port);
         let mut cmd = Command::new(worker_binary());
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -310,7 +311,12 @@ pub async fn enqueue_bench(queue: &FairQueue, tenant: &str, job: &BenchJob) -> J
 
 /// Waits until every job in `ids` is in a final state (done or dead) and
 /// returns their statuses.
-pub async fn wait_finished(queue: &FairQueue, ids: &[JobId], limit: Duration, context: impl Fn() -> String) -> Vec<JobStatus> {
+pub async fn wait_finished(
+    queue: &FairQueue,
+    ids: &[JobId],
+    limit: Duration,
+    context: impl Fn() -> String,
+) -> Vec<JobStatus> {
     wait_for(limit, "every job to finish (done or dead)", context, || async {
         let statuses = queue.jobs(ids).await.ok()?;
         let all: Option<Vec<JobStatus>> = statuses.into_iter().collect();
@@ -320,7 +326,13 @@ pub async fn wait_finished(queue: &FairQueue, ids: &[JobId], limit: Duration, co
 }
 
 /// Waits until job `id` is in `state`.
-pub async fn wait_state(queue: &FairQueue, id: JobId, state: JobState, limit: Duration, context: impl Fn() -> String) -> JobStatus {
+pub async fn wait_state(
+    queue: &FairQueue,
+    id: JobId,
+    state: JobState,
+    limit: Duration,
+    context: impl Fn() -> String,
+) -> JobStatus {
     wait_for(limit, &format!("job {id} to be {state}"), context, || async {
         queue.job(id).await.ok().flatten().filter(|j| j.state == state)
     })

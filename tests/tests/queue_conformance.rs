@@ -721,7 +721,9 @@ async fn run_model(seed: u64, steps: usize) {
 
 async fn q_token(q: &FairQueue, id: JobId) -> Option<u64> {
     let mut conn = q.connection();
-    redis::cmd("HGET").arg(q.keys().job_field("token")).arg(id.to_string()).query_async(&mut conn).await.unwrap()
+    let lease: Option<String> =
+        redis::cmd("HGET").arg(q.keys().job_field("lease")).arg(id.to_string()).query_async(&mut conn).await.unwrap();
+    lease?.split(':').next()?.parse().ok()
 }
 
 #[tokio::test]

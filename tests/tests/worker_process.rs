@@ -29,9 +29,7 @@ fn failing(fail: Failure, fail_attempts: Option<u32>) -> BenchJob {
 
 /// The JSON log line with this message, parsed.
 fn log_event(log: &str, message: &str) -> Option<serde_json::Value> {
-    log.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["message"] == message)
+    log.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["message"] == message)
 }
 
 #[tokio::test]
@@ -188,4 +186,48 @@ async fn panicking_job_is_caught_retried_and_the_worker_keeps_running() {
     assert!(done.history[0].error.contains("panicked"), "{done:?}");
     assert_eq!(worker.readyz().await, Some(200));
     assert!(worker.try_exit().is_none());
+}
+
+#[tokio::test]
+async fn worker_registers_while_running_and_deregisters_on_sigterm() {
+    let ns = fresh_namespace();
+    let queue = bench_queue(&redis_url(), &ns).await;
+    let mut worker = WorkerSpec::new(&redis_url(), &ns, "registered").spawn();
+    worker.wait_ready(START).await;
+    let names = || async {
+        let live = queue.live_workers(Duration::from_secs(15)).await.unwrap_or_default();
+        live.into_iter().map(|w| w.name).collect::<Vec<_>>()
+    };
+    wait_for(Duration::from_secs(5), "the worker in the registry", worker.log_fn(), || async {
+        names().await.contains(&"registered".to_owned()).then_some(())
+    })
+    .await;
+
+    worker.signal("INT");
+    assert!(worker.wait_exit(Duration::from_secs(5)).await.success(), "{}", worker.log());
+    assert!(names().await.is_empty(), "a clean exit leaves the registry");
+}
+
+#[tokio::test]
+async fn metrics_report_queue_depth_live_workers_and_redis_up() {
+    let ns = fresh_namespace();
+    let queue = bench_queue(&redis_url(), &ns).await;
+    let later = NewJob::new(tenant("acme"), "{}", 3).delay(Duration::from_secs(3600));
+    queue.enqueue(later).await.unwrap();
+    let mut worker = WorkerSpec::new(&redis_url(), &ns, "w").spawn();
+    worker.wait_ready(START).await;
+
+    let expected = [
+        r#"flotilla_queue_depth{queue="bench",state="scheduled"} 1"#,
+        r#"flotilla_queue_depth{queue="bench",state="pending"} 0"#,
+        r#"flotilla_queue_oldest_pending_seconds{queue="bench"} 0"#,
+        r#"flotilla_workers_live{queue="bench"} 1"#,
+        "flotilla_redis_up 1",
+    ];
+    let port = worker.port;
+    wait_for(Duration::from_secs(10), "the gauges in /metrics", worker.log_fn(), || async move {
+        let (status, text) = http_get(port, "/metrics").await.ok()?;
+        (status == 200 && expected.iter().all(|line| text.lines().any(|l| l == *line))).then_some(())
+    })
+    .await;
 }

@@ -44,9 +44,9 @@ pub async fn run(config: Config, mut stop: StopRequests) -> anyhow::Result<Summa
     });
     metrics::gauge!(flotilla::telemetry::names::REDIS_UP).set(1.0);
 
-    let listener = TcpListener::bind((config.bind, config.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{} (BIND, PORT): is another process using the port?", config.bind, config.port))?;
+    let listener = TcpListener::bind((config.bind, config.port)).await.with_context(|| {
+        format!("cannot listen on {}:{} (BIND, PORT): is another process using the port?", config.bind, config.port)
+    })?;
     let http_addr = listener.local_addr().context("reading the HTTP listener's address")?;
     let health = Arc::new(Health::new(conn.clone()));
     let routes = http::router(health.clone(), metrics);
@@ -112,7 +112,10 @@ pub async fn run(config: Config, mut stop: StopRequests) -> anyhow::Result<Summa
                 Err(e) => e.to_string(),
             };
             error!(queue, error = %why, "a queue consumer ended unexpectedly; stopping the worker");
-            ("consumer failure", Some(anyhow!("the {queue} consumer ended unexpectedly ({why}); exiting so the worker is restarted")))
+            (
+                "consumer failure",
+                Some(anyhow!("the {queue} consumer ended unexpectedly ({why}); exiting so the worker is restarted")),
+            )
         }
     };
     info!(signal = reason, "stop requested");

@@ -79,7 +79,10 @@ impl Config {
     /// The queues to consume: those asked for (once each), or every known queue.
     pub fn queues(&self) -> Vec<QueueName> {
         if self.queues.is_empty() {
-            return known_queues().into_iter().map(|q| QueueName::parse(q).expect("known queues are valid names")).collect();
+            return known_queues()
+                .into_iter()
+                .map(|q| QueueName::parse(q).expect("known queues are valid names"))
+                .collect();
         }
         let mut queues = self.queues.clone();
         queues.sort();

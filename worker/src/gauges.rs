@@ -46,12 +46,9 @@ pub async fn run(queues: Vec<FairQueue>) {
 async fn refresh(queue: &FairQueue) -> Result<(), flotilla::queue::QueueError> {
     let depth = queue.depth().await?;
     let name = queue.name().to_string();
-    for (state, value) in [
-        ("pending", depth.pending),
-        ("scheduled", depth.scheduled),
-        ("running", depth.running),
-        ("dead", depth.dead),
-    ] {
+    for (state, value) in
+        [("pending", depth.pending), ("scheduled", depth.scheduled), ("running", depth.running), ("dead", depth.dead)]
+    {
         gauge!(names::QUEUE_DEPTH, "queue" => name.clone(), "state" => state).set(value as f64);
     }
     gauge!(names::QUEUE_OLDEST_PENDING, "queue" => name.clone()).set(depth.oldest_pending_ms as f64 / 1000.0);

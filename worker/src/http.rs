@@ -37,9 +37,7 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match state.health.check().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
-        Err(why) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready", "reason": why.as_str() })))
-        }
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready", "reason": why.as_str() }))),
     }
 }
 

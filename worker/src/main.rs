@@ -1,5 +1,7 @@
-//! The `flotilla-worker` binary: parse flags, run, exit 0 after a clean
-//! shutdown or 1 with a one-line reason when the worker cannot start.
+//! The `flotilla-worker` binary: parse flags, run, exit 0 after a shutdown
+//! asked for by a signal, 1 with a one-line reason when the worker cannot
+//! start or a queue consumer fails (so the platform restarts it), 2 for bad
+//! flags or environment (clap's usage error).
 
 use clap::Parser;
 use flotilla_worker::app;

@@ -113,8 +113,12 @@ pub async fn drain(mut consumers: Vec<Consumer>, worker: &str, grace: Duration, 
         c.task.abort();
         match tokio::time::timeout(HAND_BACK_LIMIT, c.queue.leave(worker)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(queue = %c.queue.name(), error = %e, "could not leave the worker registry; the entry expires on its own"),
-            Err(_) => warn!(queue = %c.queue.name(), "Redis too slow to leave the worker registry; the entry expires on its own"),
+            Ok(Err(e)) => {
+                warn!(queue = %c.queue.name(), error = %e, "could not leave the worker registry; the entry expires on its own")
+            }
+            Err(_) => {
+                warn!(queue = %c.queue.name(), "Redis too slow to leave the worker registry; the entry expires on its own")
+            }
         }
     }
     Summary { running_at_stop, handed_back, drained: drained && handed_back == 0, took: started.elapsed() }

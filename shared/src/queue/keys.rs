@@ -7,7 +7,7 @@ use crate::ids::{Namespace, QueueName, TenantId};
 
 /// The fields of a job, each kept in its own hash ([`QueueKeys::job_field`]);
 /// the same list as `FIELDS` in `shared/lua/prelude.lua`.
-pub const JOB_FIELDS: [&str; 15] = [
+pub const JOB_FIELDS: [&str; 13] = [
     "tenant",
     "state",
     "attempts",
@@ -15,10 +15,8 @@ pub const JOB_FIELDS: [&str; 15] = [
     "enqueued_at",
     "ready_at",
     "run_at",
-    "started_at",
+    "lease",
     "finished_at",
-    "token",
-    "worker",
     "last_error",
     "idem",
     "replays",
@@ -51,7 +49,7 @@ impl QueueKeys {
         self.key("meta")
     }
     /// Hash: job id → one field of the job (`tenant`, `state`, `attempts`,
-    /// `token`, ...; see [`JOB_FIELDS`]). One hash per field lets a script
+    /// `lease` = `<token>:<started_at>:<worker>`, ...; see [`JOB_FIELDS`]). One hash per field lets a script
     /// read or write a field of a whole batch of jobs with one call.
     pub fn job_field(&self, field: &str) -> String {
         self.key(&format!("job:{field}"))
