@@ -44,10 +44,21 @@ pub struct DemoArgs {
 pub async fn run(redis_url: &str, args: DemoArgs) -> anyhow::Result<()> {
     let binary = worker_binary(args.worker_bin.as_deref())?;
     let (_, conn) = flotilla::redis_conn::connect(redis_url).await?;
-    let namespace = Namespace::parse(&format!("demo-{}", ulid::Ulid::new().to_string().to_lowercase()))?;
-    let queue = FairQueue::new(conn, &namespace, QueueName::parse(Bench::QUEUE)?, QueueSettings::default());
+    let namespace = Namespace::parse(&format!(
+        "demo-{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    ))?;
+    let queue = FairQueue::new(
+        conn,
+        &namespace,
+        QueueName::parse(Bench::QUEUE)?,
+        QueueSettings::default(),
+    );
 
-    println!("demo: namespace {namespace} on {}", flotilla::redis_conn::redact(redis_url));
+    println!(
+        "demo: namespace {namespace} on {}",
+        flotilla::redis_conn::redact(redis_url)
+    );
     // The workers' logs (JSON) would drown the live depth: they go to a file.
     let log = std::env::temp_dir().join(format!("flotilla-{namespace}-workers.log"));
     let spec = WorkerSpec {
@@ -60,9 +71,18 @@ pub async fn run(redis_url: &str, args: DemoArgs) -> anyhow::Result<()> {
     };
     let mut workers = Vec::new();
     for _ in 0..args.workers {
-        workers.push(WorkerProcess::start(&spec, &queue).await.context("starting a worker")?);
+        workers.push(
+            WorkerProcess::start(&spec, &queue)
+                .await
+                .context("starting a worker")?,
+        );
     }
-    println!("demo: {} workers up (concurrency {} each); their logs: {}", workers.len(), args.concurrency, log.display());
+    println!(
+        "demo: {} workers up (concurrency {} each); their logs: {}",
+        workers.len(),
+        args.concurrency,
+        log.display()
+    );
 
     let tracked = enqueue_workload(&queue, &args).await?;
     println!(
@@ -91,28 +111,54 @@ pub async fn run(redis_url: &str, args: DemoArgs) -> anyhow::Result<()> {
 }
 
 /// The demo's jobs, with the tenant each belongs to.
-async fn enqueue_workload(queue: &FairQueue, args: &DemoArgs) -> anyhow::Result<Vec<(TenantId, JobId)>> {
+async fn enqueue_workload(
+    queue: &FairQueue,
+    args: &DemoArgs,
+) -> anyhow::Result<Vec<(TenantId, JobId)>> {
     let attempts = Bench::retry_policy().max_attempts;
     let mut jobs: Vec<NewJob> = Vec::new();
     let noisy = TenantId::parse("noisy")?;
-    let quick = serde_json::to_string(&BenchJob { sleep_ms: 25, ..BenchJob::default() })?;
+    let quick = serde_json::to_string(&BenchJob {
+        sleep_ms: 25,
+        ..BenchJob::default()
+    })?;
     jobs.extend((0..args.noisy_jobs).map(|_| NewJob::new(noisy.clone(), quick.clone(), attempts)));
     for i in 0..args.tenants {
         let t = TenantId::parse(&format!("tenant-{i:02}"))?;
         for n in 0..10u64 {
-            let job = BenchJob { sleep_ms: 20 + (n * 7 + i as u64 * 3) % 60, seq: Some(n), ..BenchJob::default() };
-            jobs.push(NewJob::new(t.clone(), serde_json::to_string(&job)?, attempts));
+            let job = BenchJob {
+                sleep_ms: 20 + (n * 7 + i as u64 * 3) % 60,
+                seq: Some(n),
+                ..BenchJob::default()
+            };
+            jobs.push(NewJob::new(
+                t.clone(),
+                serde_json::to_string(&job)?,
+                attempts,
+            ));
         }
     }
     let failing = TenantId::parse("tenant-00")?;
     for fail in [Failure::Transient, Failure::Permanent, Failure::Panic] {
-        let job = BenchJob { fail: Some(fail), ..BenchJob::default() };
-        jobs.push(NewJob::new(failing.clone(), serde_json::to_string(&job)?, attempts));
+        let job = BenchJob {
+            fail: Some(fail),
+            ..BenchJob::default()
+        };
+        jobs.push(NewJob::new(
+            failing.clone(),
+            serde_json::to_string(&job)?,
+            attempts,
+        ));
     }
     let mut tracked = Vec::with_capacity(jobs.len());
     for chunk in jobs.chunks(1_000) {
         let out = queue.enqueue_batch(chunk).await?;
-        tracked.extend(chunk.iter().zip(out).map(|(j, e)| (j.tenant.clone(), e.id())));
+        tracked.extend(
+            chunk
+                .iter()
+                .zip(out)
+                .map(|(j, e)| (j.tenant.clone(), e.id())),
+        );
     }
     Ok(tracked)
 }
@@ -125,7 +171,13 @@ async fn watch_until_drained(queue: &FairQueue) -> anyhow::Result<()> {
         let d = queue.depth().await?;
         println!(
             "  pending {:>5}  scheduled {:>3}  running {:>3}  done {:>5}  dead {:>2}  oldest pending {:>5} ms  tenants ready {:>3}",
-            d.pending, d.scheduled, d.running, d.totals.completed, d.dead, d.oldest_pending_ms, d.tenants_ready
+            d.pending,
+            d.scheduled,
+            d.running,
+            d.totals.completed,
+            d.dead,
+            d.oldest_pending_ms,
+            d.tenants_ready
         );
         if d.pending + d.scheduled + d.running == 0 {
             return Ok(());
@@ -134,7 +186,11 @@ async fn watch_until_drained(queue: &FairQueue) -> anyhow::Result<()> {
 }
 
 /// Per-tenant outcome and wait times.
-async fn summarize(queue: &FairQueue, tracked: &[(TenantId, JobId)], elapsed: Duration) -> anyhow::Result<()> {
+async fn summarize(
+    queue: &FairQueue,
+    tracked: &[(TenantId, JobId)],
+    elapsed: Duration,
+) -> anyhow::Result<()> {
     #[derive(Default)]
     struct Row {
         done: usize,
@@ -160,14 +216,20 @@ async fn summarize(queue: &FairQueue, tracked: &[(TenantId, JobId)], elapsed: Du
         }
     }
     println!("\ndemo: finished in {elapsed:.1?}");
-    println!("{:<12} {:>6} {:>5} {:>11} {:>13} {:>13}", "tenant", "done", "dead", "unfinished", "wait p50 ms", "wait p99 ms");
+    println!(
+        "{:<12} {:>6} {:>5} {:>11} {:>13} {:>13}",
+        "tenant", "done", "dead", "unfinished", "wait p50 ms", "wait p99 ms"
+    );
     let mut quiet_waits = Vec::new();
     for (tenant, row) in &rows {
         if tenant != "noisy" {
             quiet_waits.extend(row.waits.iter().copied());
         }
         let p = Percentiles::of(row.waits.clone());
-        println!("{tenant:<12} {:>6} {:>5} {:>11} {:>13.0} {:>13.0}", row.done, row.dead, row.other, p.p50, p.p99);
+        println!(
+            "{tenant:<12} {:>6} {:>5} {:>11} {:>13.0} {:>13.0}",
+            row.done, row.dead, row.other, p.p50, p.p99
+        );
     }
     let quiet = Percentiles::of(quiet_waits);
     let noisy = rows.get("noisy").map(|r| Percentiles::of(r.waits.clone()));
@@ -175,10 +237,18 @@ async fn summarize(queue: &FairQueue, tracked: &[(TenantId, JobId)], elapsed: Du
         "quiet tenants together: wait p50 {:.0} ms, p99 {:.0} ms{}",
         quiet.p50,
         quiet.p99,
-        noisy.map_or(String::new(), |n| format!("; the noisy tenant's own backlog waited up to {:.0} ms", n.max))
+        noisy.map_or(String::new(), |n| format!(
+            "; the noisy tenant's own backlog waited up to {:.0} ms",
+            n.max
+        ))
     );
     for s in queue.dead_jobs(None, 0, 10).await? {
-        println!("dead letter: job {} ({}): {}", s.id, s.tenant, s.last_error.unwrap_or_default());
+        println!(
+            "dead letter: job {} ({}): {}",
+            s.id,
+            s.tenant,
+            s.last_error.unwrap_or_default()
+        );
     }
     Ok(())
 }

@@ -36,9 +36,15 @@ impl Queues {
 
     /// The queue named `name`; the error lists the known ones.
     pub fn get(&self, name: &str) -> anyhow::Result<&FairQueue> {
-        self.queues.iter().find(|q| q.name().as_str() == name).with_context(|| {
-            format!("unknown queue {name:?}; known queues: {}", known_queues().join(", "))
-        })
+        self.queues
+            .iter()
+            .find(|q| q.name().as_str() == name)
+            .with_context(|| {
+                format!(
+                    "unknown queue {name:?}; known queues: {}",
+                    known_queues().join(", ")
+                )
+            })
     }
 
     /// Looks a job up on every queue.

@@ -61,7 +61,9 @@ pub enum RequestError {
     #[error(transparent)]
     Payload(#[from] PayloadError),
     /// `run_at` does not parse.
-    #[error("run_at {0:?} is not a time: give RFC 3339 (2026-11-22T18:00:00Z) or milliseconds since the epoch")]
+    #[error(
+        "run_at {0:?} is not a time: give RFC 3339 (2026-11-22T18:00:00Z) or milliseconds since the epoch"
+    )]
     BadRunAt(String),
     /// Too far in the future.
     #[error("the job would run {0} from now; the limit is 365 days")]
@@ -81,16 +83,29 @@ impl RequestError {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl JobRequest {
     /// Validates the request for `queue`; `default_tenant` fills a missing tenant.
-    pub fn into_job(self, queue: &str, default_tenant: Option<&str>) -> Result<NewJob, RequestError> {
+    pub fn into_job(
+        self,
+        queue: &str,
+        default_tenant: Option<&str>,
+    ) -> Result<NewJob, RequestError> {
         let spec = lookup(queue)?;
-        let tenant = self.tenant.as_deref().or(default_tenant).ok_or(RequestError::MissingTenant)?;
+        let tenant = self
+            .tenant
+            .as_deref()
+            .or(default_tenant)
+            .ok_or(RequestError::MissingTenant)?;
         let tenant = TenantId::parse(tenant).map_err(RequestError::Tenant)?;
-        let payload = validate_payload(queue, &self.payload.unwrap_or_else(|| serde_json::json!({})))?;
+        let payload = validate_payload(
+            queue,
+            &self.payload.unwrap_or_else(|| serde_json::json!({})),
+        )?;
         let mut job = NewJob::new(tenant, payload, spec.retry.max_attempts);
         if let Some(key) = self.idempotency_key {
             job = job.idempotency_key(IdempotencyKey::parse(&key).map_err(RequestError::Key)?);
@@ -98,7 +113,9 @@ impl JobRequest {
         if let Some(ms) = self.delay_ms {
             let delay = Duration::from_millis(ms);
             if delay > MAX_DELAY {
-                return Err(RequestError::TooFar(humantime::format_duration(delay).to_string()));
+                return Err(RequestError::TooFar(
+                    humantime::format_duration(delay).to_string(),
+                ));
             }
             job = job.delay(delay);
         }
@@ -113,7 +130,9 @@ impl JobRequest {
             };
             let ahead = Duration::from_millis(at_ms.saturating_sub(now_ms()));
             if ahead > MAX_DELAY {
-                return Err(RequestError::TooFar(humantime::format_duration(ahead).to_string()));
+                return Err(RequestError::TooFar(
+                    humantime::format_duration(ahead).to_string(),
+                ));
             }
             job = job.run_at_ms(at_ms);
         }
@@ -131,39 +150,74 @@ mod tests {
 
     #[test]
     fn a_valid_request_becomes_a_job_with_the_kinds_attempts() {
-        let job = request(serde_json::json!({"tenant": "acme", "payload": {"sleep_ms": 5}})).into_job("bench", None).unwrap();
+        let job = request(serde_json::json!({"tenant": "acme", "payload": {"sleep_ms": 5}}))
+            .into_job("bench", None)
+            .unwrap();
         assert_eq!(job.tenant.as_str(), "acme");
         assert_eq!(job.payload, r#"{"sleep_ms":5}"#);
-        assert_eq!(job.max_attempts, lookup("bench").unwrap().retry.max_attempts);
+        assert_eq!(
+            job.max_attempts,
+            lookup("bench").unwrap().retry.max_attempts
+        );
     }
 
     #[test]
     fn hostile_tenant_names_are_refused() {
-        for bad in ["", "Acme", "a b", "x'; DROP TABLE t; --", "é", &"a".repeat(300)] {
-            let err = request(serde_json::json!({"tenant": bad})).into_job("bench", None).unwrap_err();
+        for bad in [
+            "",
+            "Acme",
+            "a b",
+            "x'; DROP TABLE t; --",
+            "é",
+            &"a".repeat(300),
+        ] {
+            let err = request(serde_json::json!({"tenant": bad}))
+                .into_job("bench", None)
+                .unwrap_err();
             assert!(matches!(err, RequestError::Tenant(_)), "{bad:?}: {err}");
         }
     }
 
     #[test]
     fn a_missing_tenant_can_come_from_the_default() {
-        assert!(matches!(request(serde_json::json!({})).into_job("bench", None), Err(RequestError::MissingTenant)));
-        assert!(request(serde_json::json!({})).into_job("bench", Some("acme")).is_ok());
+        assert!(matches!(
+            request(serde_json::json!({})).into_job("bench", None),
+            Err(RequestError::MissingTenant)
+        ));
+        assert!(
+            request(serde_json::json!({}))
+                .into_job("bench", Some("acme"))
+                .is_ok()
+        );
     }
 
     #[test]
     fn absurd_delays_are_refused() {
-        let far = request(serde_json::json!({"tenant": "acme", "delay_ms": 400u64 * 24 * 3600 * 1000}));
-        assert!(matches!(far.into_job("bench", None), Err(RequestError::TooFar(_))));
+        let far =
+            request(serde_json::json!({"tenant": "acme", "delay_ms": 400u64 * 24 * 3600 * 1000}));
+        assert!(matches!(
+            far.into_job("bench", None),
+            Err(RequestError::TooFar(_))
+        ));
         let bad = request(serde_json::json!({"tenant": "acme", "run_at": "next tuesday"}));
-        assert!(matches!(bad.into_job("bench", None), Err(RequestError::BadRunAt(_))));
+        assert!(matches!(
+            bad.into_job("bench", None),
+            Err(RequestError::BadRunAt(_))
+        ));
     }
 
     #[test]
     fn unknown_queues_and_wrong_payloads_are_told_apart() {
-        let unknown = request(serde_json::json!({"tenant": "acme"})).into_job("nope", None).unwrap_err();
+        let unknown = request(serde_json::json!({"tenant": "acme"}))
+            .into_job("nope", None)
+            .unwrap_err();
         assert!(unknown.is_unknown_queue());
-        let wrong = request(serde_json::json!({"tenant": "acme", "payload": {"sleep_ms": "x"}})).into_job("bench", None).unwrap_err();
-        assert!(matches!(wrong, RequestError::Payload(PayloadError::Invalid { .. })));
+        let wrong = request(serde_json::json!({"tenant": "acme", "payload": {"sleep_ms": "x"}}))
+            .into_job("bench", None)
+            .unwrap_err();
+        assert!(matches!(
+            wrong,
+            RequestError::Payload(PayloadError::Invalid { .. })
+        ));
     }
 }

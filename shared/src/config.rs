@@ -9,7 +9,8 @@ use crate::telemetry::LogFormat;
 
 /// Parses durations like `30s`, `5m`, `24h`, `7d`, `250ms`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e}; write a duration like 250ms, 30s, 5m, 24h or 7d"))
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{e}; write a duration like 250ms, 30s, 5m, 24h or 7d"))
 }
 
 /// Where Redis is and which namespace of keys to use.
@@ -71,5 +72,9 @@ fn default_log_format() -> LogFormat {
     let on_platform = ["DYNO", "RAILWAY_ENVIRONMENT", "KUBERNETES_SERVICE_HOST"]
         .iter()
         .any(|v| std::env::var_os(v).is_some());
-    if on_platform { LogFormat::Json } else { LogFormat::Pretty }
+    if on_platform {
+        LogFormat::Json
+    } else {
+        LogFormat::Pretty
+    }
 }

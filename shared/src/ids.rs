@@ -32,8 +32,11 @@ impl InvalidId {
 fn is_slug(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && s.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 macro_rules! slug_id {
@@ -152,7 +155,8 @@ pub struct IdempotencyKey(String);
 impl IdempotencyKey {
     /// Printable ASCII without spaces, 1 to 255 characters.
     pub fn parse(input: &str) -> Result<Self, InvalidId> {
-        let ok = !input.is_empty() && input.len() <= 255 && input.bytes().all(|b| b.is_ascii_graphic());
+        let ok =
+            !input.is_empty() && input.len() <= 255 && input.bytes().all(|b| b.is_ascii_graphic());
         if ok {
             Ok(Self(input.to_owned()))
         } else {
@@ -196,7 +200,18 @@ mod tests {
 
     #[test]
     fn tenant_ids_reject_hostile_and_empty_input() {
-        for bad in ["", "Acme", "a b", "a:b", "{x}", "a\n", "-a", "é", "'; DROP", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "Acme",
+            "a b",
+            "a:b",
+            "{x}",
+            "a\n",
+            "-a",
+            "é",
+            "'; DROP",
+            &"x".repeat(65),
+        ] {
             assert!(TenantId::parse(bad).is_err(), "{bad:?}");
         }
     }

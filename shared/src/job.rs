@@ -189,7 +189,12 @@ impl JobStatus {
         let state = h.get("state")?.parse().ok()?;
         let payload = h.get("payload")?;
         // The latest lease: "<token>:<started_at>:<worker>".
-        let mut lease = h.get("lease").map(|l| l.splitn(3, ':')).into_iter().flatten().skip(1);
+        let mut lease = h
+            .get("lease")
+            .map(|l| l.splitn(3, ':'))
+            .into_iter()
+            .flatten()
+            .skip(1);
         let started_at = lease.next().and_then(|v| v.parse::<u64>().ok());
         let worker = lease.next().filter(|w| !w.is_empty()).map(str::to_owned);
         Some(Self {
@@ -200,7 +205,8 @@ impl JobStatus {
             attempts: num("attempts").unwrap_or(0) as u32,
             max_attempts: num("max_attempts").unwrap_or(1) as u32,
             enqueued_at: num("enqueued_at").unwrap_or(0),
-            run_at: num("run_at").filter(|_| matches!(state, JobState::Scheduled | JobState::Retrying)),
+            run_at: num("run_at")
+                .filter(|_| matches!(state, JobState::Scheduled | JobState::Retrying)),
             started_at,
             finished_at: num("finished_at"),
             worker,

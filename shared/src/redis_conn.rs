@@ -9,7 +9,9 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum RedisSetupError {
     /// The URL does not parse.
-    #[error("REDIS_URL {url:?} is not a Redis URL ({source}); expected e.g. redis://127.0.0.1:6379")]
+    #[error(
+        "REDIS_URL {url:?} is not a Redis URL ({source}); expected e.g. redis://127.0.0.1:6379"
+    )]
     BadUrl {
         /// The URL, with any password hidden.
         url: String,
@@ -18,7 +20,9 @@ pub enum RedisSetupError {
         source: redis::RedisError,
     },
     /// Not reachable.
-    #[error("cannot reach Redis at {url}: {source}. Is it running? (deploy/local/services up starts one)")]
+    #[error(
+        "cannot reach Redis at {url}: {source}. Is it running? (deploy/local/services up starts one)"
+    )]
     Unreachable {
         /// The URL, with any password hidden.
         url: String,
@@ -41,7 +45,9 @@ pub enum RedisSetupError {
 /// Hides the password in a Redis URL for messages.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
         _ => url.to_owned(),
     }
 }
@@ -50,7 +56,10 @@ pub fn redact(url: &str) -> String {
 /// Each command has a response timeout, so a hung Redis is an error the
 /// caller retries, not a worker stuck forever.
 pub async fn connect(url: &str) -> Result<(redis::Client, ConnectionManager), RedisSetupError> {
-    let client = redis::Client::open(url).map_err(|source| RedisSetupError::BadUrl { url: redact(url), source })?;
+    let client = redis::Client::open(url).map_err(|source| RedisSetupError::BadUrl {
+        url: redact(url),
+        source,
+    })?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(3)))
         .set_response_timeout(Some(Duration::from_secs(5)))
@@ -58,7 +67,10 @@ pub async fn connect(url: &str) -> Result<(redis::Client, ConnectionManager), Re
         .set_max_delay(Duration::from_secs(2));
     let conn = ConnectionManager::new_with_config(client.clone(), config)
         .await
-        .map_err(|source| RedisSetupError::Unreachable { url: redact(url), source })?;
+        .map_err(|source| RedisSetupError::Unreachable {
+            url: redact(url),
+            source,
+        })?;
     Ok((client, conn))
 }
 
@@ -74,8 +86,11 @@ pub struct SafetyReport {
 /// server does not let us read its configuration (managed Redis).
 pub async fn check_safety(conn: &mut ConnectionManager) -> Result<SafetyReport, RedisSetupError> {
     let mut report = SafetyReport::default();
-    let policy: Result<Vec<String>, _> =
-        redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy").query_async(conn).await;
+    let policy: Result<Vec<String>, _> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory-policy")
+        .query_async(conn)
+        .await;
     match policy {
         Ok(kv) if kv.len() == 2 => {
             if kv[1] != "noeviction" {
@@ -86,11 +101,20 @@ pub async fn check_safety(conn: &mut ConnectionManager) -> Result<SafetyReport, 
             "could not read Redis' maxmemory-policy (CONFIG GET is disabled here); make sure it is noeviction".into(),
         ),
     }
-    let info: Result<String, _> = redis::cmd("INFO").arg("persistence").query_async(conn).await;
+    let info: Result<String, _> = redis::cmd("INFO")
+        .arg("persistence")
+        .query_async(conn)
+        .await;
     if let Ok(info) = info {
         let aof = info.lines().any(|l| l.trim() == "aof_enabled:1");
-        let save: Result<Vec<String>, _> = redis::cmd("CONFIG").arg("GET").arg("save").query_async(conn).await;
-        let rdb = save.map(|kv| kv.get(1).is_some_and(|v| !v.trim().is_empty())).unwrap_or(true);
+        let save: Result<Vec<String>, _> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("save")
+            .query_async(conn)
+            .await;
+        let rdb = save
+            .map(|kv| kv.get(1).is_some_and(|v| !v.trim().is_empty()))
+            .unwrap_or(true);
         if !aof && !rdb {
             report.warnings.push(
                 "Redis has neither AOF nor RDB persistence: a restart loses every queued job \
@@ -108,7 +132,10 @@ mod tests {
 
     #[test]
     fn passwords_are_hidden_in_messages() {
-        assert_eq!(redact("redis://user:secret@host:6379/0"), "redis://***@host:6379/0");
+        assert_eq!(
+            redact("redis://user:secret@host:6379/0"),
+            "redis://***@host:6379/0"
+        );
         assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 }

@@ -23,7 +23,9 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// The largest delay after `attempt` (1-based) failed: `min(cap, base * 2^(attempt-1))`.
     pub fn ceiling(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.saturating_sub(1).min(31)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1).min(31))
+            .unwrap_or(u32::MAX);
         self.base.saturating_mul(factor).min(self.cap)
     }
 
@@ -64,13 +66,24 @@ pub enum Decision {
 
 /// Decides between a retry and the dead letter for a failed `attempt` of a
 /// job allowed `max_attempts` attempts.
-pub fn decide(policy: &RetryPolicy, attempt: u32, max_attempts: u32, err: AttemptError, rng: &mut impl Rng) -> Decision {
+pub fn decide(
+    policy: &RetryPolicy,
+    attempt: u32,
+    max_attempts: u32,
+    err: AttemptError,
+    rng: &mut impl Rng,
+) -> Decision {
     match err {
-        AttemptError::Permanent(e) => Decision::Bury { error: format!("permanent error: {e}") },
+        AttemptError::Permanent(e) => Decision::Bury {
+            error: format!("permanent error: {e}"),
+        },
         AttemptError::Transient(e) if attempt >= max_attempts => Decision::Bury {
             error: format!("gave up after {attempt} attempt(s): {e}"),
         },
-        AttemptError::Transient(error) => Decision::Retry { delay: policy.backoff(attempt, rng), error },
+        AttemptError::Transient(error) => Decision::Retry {
+            delay: policy.backoff(attempt, rng),
+            error,
+        },
     }
 }
 
@@ -105,7 +118,13 @@ mod tests {
     #[test]
     fn a_permanent_error_is_buried_on_the_first_attempt() {
         let mut rng = StdRng::seed_from_u64(1);
-        let d = decide(&POLICY, 1, 5, AttemptError::Permanent("bad payload".into()), &mut rng);
+        let d = decide(
+            &POLICY,
+            1,
+            5,
+            AttemptError::Permanent("bad payload".into()),
+            &mut rng,
+        );
         assert!(matches!(d, Decision::Bury { error } if error.contains("bad payload")));
     }
 
@@ -113,10 +132,22 @@ mod tests {
     fn a_transient_error_retries_until_the_last_attempt() {
         let mut rng = StdRng::seed_from_u64(1);
         assert!(matches!(
-            decide(&POLICY, 4, 5, AttemptError::Transient("timeout".into()), &mut rng),
+            decide(
+                &POLICY,
+                4,
+                5,
+                AttemptError::Transient("timeout".into()),
+                &mut rng
+            ),
             Decision::Retry { .. }
         ));
-        let last = decide(&POLICY, 5, 5, AttemptError::Transient("timeout".into()), &mut rng);
+        let last = decide(
+            &POLICY,
+            5,
+            5,
+            AttemptError::Transient("timeout".into()),
+            &mut rng,
+        );
         assert!(matches!(last, Decision::Bury { error } if error.contains("after 5 attempt")));
     }
 }

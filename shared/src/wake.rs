@@ -76,7 +76,9 @@ async fn subscribe_forever(client: redis::Client, senders: HashMap<String, watch
                             bump(tx);
                         }
                     }
-                    warn!("wake-up subscription closed (Redis restarted or the connection dropped); resubscribing");
+                    warn!(
+                        "wake-up subscription closed (Redis restarted or the connection dropped); resubscribing"
+                    );
                 }
             }
             Err(e) => warn!(error = %e, "cannot open the wake-up subscription; retrying"),

@@ -14,7 +14,11 @@ pub fn redis_url() -> String {
 
 /// A namespace no other test uses.
 pub fn fresh_namespace() -> Namespace {
-    Namespace::parse(&format!("t{}", ulid::Ulid::new().to_string().to_lowercase())).unwrap()
+    Namespace::parse(&format!(
+        "t{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    ))
+    .unwrap()
 }
 
 /// A tenant id from a literal.
@@ -24,20 +28,33 @@ pub fn tenant(name: &str) -> TenantId {
 
 /// A connection to the test Redis.
 pub async fn redis() -> redis::aio::ConnectionManager {
-    flotilla::redis_conn::connect(&redis_url()).await.expect("test Redis is reachable").1
+    flotilla::redis_conn::connect(&redis_url())
+        .await
+        .expect("test Redis is reachable")
+        .1
 }
 
 /// A queue in a fresh namespace, with a manual clock starting at 1,000,000 ms.
 pub async fn manual_queue(settings: QueueSettings) -> (FairQueue, Clock) {
     let clock = Clock::manual(1_000_000);
-    let queue = FairQueue::new(redis().await, &fresh_namespace(), QueueName::parse("bench").unwrap(), settings)
-        .with_clock(clock.clone());
+    let queue = FairQueue::new(
+        redis().await,
+        &fresh_namespace(),
+        QueueName::parse("bench").unwrap(),
+        settings,
+    )
+    .with_clock(clock.clone());
     (queue, clock)
 }
 
 /// A queue in a fresh namespace on the Redis clock.
 pub async fn live_queue(settings: QueueSettings) -> FairQueue {
-    FairQueue::new(redis().await, &fresh_namespace(), QueueName::parse("bench").unwrap(), settings)
+    FairQueue::new(
+        redis().await,
+        &fresh_namespace(),
+        QueueName::parse("bench").unwrap(),
+        settings,
+    )
 }
 
 /// Real `flotilla-worker` and private `redis-server` processes, with HTTP

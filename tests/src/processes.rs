@@ -42,12 +42,21 @@ pub fn worker_binary() -> PathBuf {
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port").local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("binding a free port")
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, or panics after
 /// `limit` with `what` and `context()` (e.g. a process log).
-pub async fn wait_for<T, F, Fut>(limit: Duration, what: &str, context: impl Fn() -> String, mut check: F) -> T
+pub async fn wait_for<T, F, Fut>(
+    limit: Duration,
+    what: &str,
+    context: impl Fn() -> String,
+    mut check: F,
+) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -58,7 +67,10 @@ where
             return v;
         }
         if Instant::now() > deadline {
-            panic!("timed out after {limit:?} waiting for {what}\n--- context ---\n{}", context());
+            panic!(
+                "timed out after {limit:?} waiting for {what}\n--- context ---\n{}",
+                context()
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -76,7 +88,10 @@ pub async fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
@@ -119,8 +134,12 @@ impl WorkerSpec {
 
     /// Starts the worker on a free loopback port (`PORT` unless set).
     pub fn spawn(self) -> WorkerProcess {
-        let port =
-            self.env.iter().find(|(k, _)| k == "PORT").map(|(_, v)| v.parse().unwrap()).unwrap_or_else(free_port);
+        let port = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "PORT")
+            .map(|(_, v)| v.parse().unwrap())
+            .unwrap_or_else(free_port);
         let mut cmd = Command::new(worker_binary());
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -136,7 +155,12 @@ impl WorkerSpec {
         let log = Arc::new(Mutex::new(String::new()));
         capture(child.stdout.take().unwrap(), log.clone());
         capture(child.stderr.take().unwrap(), log.clone());
-        WorkerProcess { child, port, log, exit: None }
+        WorkerProcess {
+            child,
+            port,
+            log,
+            exit: None,
+        }
     }
 }
 
@@ -164,7 +188,10 @@ impl WorkerProcess {
 
     /// `/readyz`'s status code, `None` if nothing answers.
     pub async fn readyz(&self) -> Option<u16> {
-        http_get(self.port, "/readyz").await.ok().map(|(status, _)| status)
+        http_get(self.port, "/readyz")
+            .await
+            .ok()
+            .map(|(status, _)| status)
     }
 
     /// Waits until `/readyz` is 200; panics (with the log) if the worker
@@ -181,10 +208,16 @@ impl WorkerProcess {
                 return;
             }
             if let Some(exit) = self.try_exit() {
-                panic!("flotilla-worker exited ({exit}) while waiting for /readyz {status}\n{}", self.log());
+                panic!(
+                    "flotilla-worker exited ({exit}) while waiting for /readyz {status}\n{}",
+                    self.log()
+                );
             }
             if Instant::now() > deadline {
-                panic!("/readyz did not answer {status} within {limit:?}\n{}", self.log());
+                panic!(
+                    "/readyz did not answer {status} within {limit:?}\n{}",
+                    self.log()
+                );
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -192,7 +225,11 @@ impl WorkerProcess {
 
     /// Sends a signal by name (`TERM`, `INT`, `KILL`) with the `kill` command.
     pub fn signal(&self, name: &str) {
-        let ok = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         assert!(ok.success(), "kill -{name} {} failed", self.child.id());
     }
 
@@ -244,7 +281,11 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts one with this `maxmemory-policy` and waits until it answers.
     pub async fn start(policy: &str) -> Self {
-        let mut server = Self { port: free_port(), policy: policy.to_owned(), child: None };
+        let mut server = Self {
+            port: free_port(),
+            policy: policy.to_owned(),
+            child: None,
+        };
         server.restart().await;
         server
     }
@@ -257,30 +298,58 @@ impl RedisServer {
     /// Starts it (again) on the same port; waits until it answers PING.
     pub async fn restart(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--maxmemory-policy", &self.policy, "--dir", &std::env::temp_dir().to_string_lossy()])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args([
+                "--maxmemory-policy",
+                &self.policy,
+                "--dir",
+                &std::env::temp_dir().to_string_lossy(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("starting redis-server (is it installed? deploy/local/services installs it)");
         self.child = Some(child);
         let url = self.url();
-        wait_for(Duration::from_secs(10), "the private redis-server to answer", String::new, || {
-            let url = url.clone();
-            async move {
-                let client = redis::Client::open(url).ok()?;
-                let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-                redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
-            }
-        })
+        wait_for(
+            Duration::from_secs(10),
+            "the private redis-server to answer",
+            String::new,
+            || {
+                let url = url.clone();
+                async move {
+                    let client = redis::Client::open(url).ok()?;
+                    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+                    redis::cmd("PING")
+                        .query_async::<String>(&mut conn)
+                        .await
+                        .ok()
+                }
+            },
+        )
         .await;
     }
 
     /// `SHUTDOWN NOSAVE`: it exits and its data is gone.
     pub async fn shutdown(&mut self) {
         let client = redis::Client::open(self.url()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.expect("connecting to the private Redis");
-        let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query_async::<()>(&mut conn).await;
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connecting to the private Redis");
+        let _ = redis::cmd("SHUTDOWN")
+            .arg("NOSAVE")
+            .query_async::<()>(&mut conn)
+            .await;
         if let Some(mut child) = self.child.take() {
             let _ = child.wait();
         }
@@ -298,14 +367,25 @@ impl Drop for RedisServer {
 
 /// The `bench` queue of `namespace` on `redis_url`, default settings.
 pub async fn bench_queue(redis_url: &str, namespace: &Namespace) -> FairQueue {
-    let (_, conn) = flotilla::redis_conn::connect(redis_url).await.expect("Redis is reachable");
-    FairQueue::new(conn, namespace, QueueName::parse(Bench::QUEUE).unwrap(), QueueSettings::default())
+    let (_, conn) = flotilla::redis_conn::connect(redis_url)
+        .await
+        .expect("Redis is reachable");
+    FairQueue::new(
+        conn,
+        namespace,
+        QueueName::parse(Bench::QUEUE).unwrap(),
+        QueueSettings::default(),
+    )
 }
 
 /// Enqueues a bench job for `tenant` with the kind's attempt budget.
 pub async fn enqueue_bench(queue: &FairQueue, tenant: &str, job: &BenchJob) -> JobId {
     let payload = serde_json::to_string(job).unwrap();
-    let new = NewJob::new(crate::tenant(tenant), payload, Bench::retry_policy().max_attempts);
+    let new = NewJob::new(
+        crate::tenant(tenant),
+        payload,
+        Bench::retry_policy().max_attempts,
+    );
     queue.enqueue(new).await.expect("enqueue").id()
 }
 
@@ -317,11 +397,19 @@ pub async fn wait_finished(
     limit: Duration,
     context: impl Fn() -> String,
 ) -> Vec<JobStatus> {
-    wait_for(limit, "every job to finish (done or dead)", context, || async {
-        let statuses = queue.jobs(ids).await.ok()?;
-        let all: Option<Vec<JobStatus>> = statuses.into_iter().collect();
-        all.filter(|s| s.iter().all(|j| matches!(j.state, JobState::Done | JobState::Dead)))
-    })
+    wait_for(
+        limit,
+        "every job to finish (done or dead)",
+        context,
+        || async {
+            let statuses = queue.jobs(ids).await.ok()?;
+            let all: Option<Vec<JobStatus>> = statuses.into_iter().collect();
+            all.filter(|s| {
+                s.iter()
+                    .all(|j| matches!(j.state, JobState::Done | JobState::Dead))
+            })
+        },
+    )
     .await
 }
 
@@ -333,8 +421,18 @@ pub async fn wait_state(
     limit: Duration,
     context: impl Fn() -> String,
 ) -> JobStatus {
-    wait_for(limit, &format!("job {id} to be {state}"), context, || async {
-        queue.job(id).await.ok().flatten().filter(|j| j.state == state)
-    })
+    wait_for(
+        limit,
+        &format!("job {id} to be {state}"),
+        context,
+        || async {
+            queue
+                .job(id)
+                .await
+                .ok()
+                .flatten()
+                .filter(|j| j.state == state)
+        },
+    )
     .await
 }

@@ -17,33 +17,73 @@ fn bin(name: &str) -> PathBuf {
 #[test]
 fn demo_drains_its_workload_and_prints_a_per_tenant_summary() {
     let out = Command::new(bin("flotilla-producer"))
-        .args(["demo", "--tenants", "4", "--noisy-jobs", "200", "--worker-bin"])
+        .args([
+            "demo",
+            "--tenants",
+            "4",
+            "--noisy-jobs",
+            "200",
+            "--worker-bin",
+        ])
         .arg(bin("flotilla-worker"))
         .env("REDIS_URL", redis_url())
         .env("RUST_BACKTRACE", "0")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("pending"), "live depth is printed: {stdout}");
-    let noisy = stdout.lines().find(|l| l.starts_with("noisy ")).expect("a row for the noisy tenant");
-    assert!(noisy.split_whitespace().nth(1) == Some("200"), "every noisy job done: {noisy}");
-    let failing = stdout.lines().find(|l| l.starts_with("tenant-00 ")).expect("a row for tenant-00");
-    assert_eq!(failing.split_whitespace().nth(2), Some("3"), "the three failing jobs reached the dead letter: {failing}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("pending"),
+        "live depth is printed: {stdout}"
+    );
+    let noisy = stdout
+        .lines()
+        .find(|l| l.starts_with("noisy "))
+        .expect("a row for the noisy tenant");
+    assert!(
+        noisy.split_whitespace().nth(1) == Some("200"),
+        "every noisy job done: {noisy}"
+    );
+    let failing = stdout
+        .lines()
+        .find(|l| l.starts_with("tenant-00 "))
+        .expect("a row for tenant-00");
+    assert_eq!(
+        failing.split_whitespace().nth(2),
+        Some("3"),
+        "the three failing jobs reached the dead letter: {failing}"
+    );
     assert!(stdout.contains("dead letter: job"), "{stdout}");
 }
 
 #[test]
 fn bench_queue_prints_every_figure_the_issue_names() {
     let out = Command::new(bin("flotilla-producer"))
-        .args(["bench", "queue", "--json", "--scale", "0.01", "--pickup-duration", "1s", "--worker-bin"])
+        .args([
+            "bench",
+            "queue",
+            "--json",
+            "--scale",
+            "0.01",
+            "--pickup-duration",
+            "1s",
+            "--worker-bin",
+        ])
         .arg(bin("flotilla-worker"))
         .env("REDIS_URL", redis_url())
         .env("FLOTILLA_NAMESPACE", fresh_namespace().as_str())
         .env("RUST_BACKTRACE", "0")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for path in [
         "/throughput/flotilla_jobs_per_s",
@@ -55,9 +95,17 @@ fn bench_queue_prints_every_figure_the_issue_names() {
         "/rss/idle_mb",
         "/rss/load_mb",
     ] {
-        assert!(report.pointer(path).is_some_and(serde_json::Value::is_number), "{path} in {report}");
+        assert!(
+            report
+                .pointer(path)
+                .is_some_and(serde_json::Value::is_number),
+            "{path} in {report}"
+        );
     }
-    let shares = report.pointer("/fairness/shares").and_then(|s| s.as_object()).unwrap();
+    let shares = report
+        .pointer("/fairness/shares")
+        .and_then(|s| s.as_object())
+        .unwrap();
     assert_eq!(shares.keys().collect::<Vec<_>>(), ["1", "2", "4"]);
     let total: f64 = shares.values().filter_map(serde_json::Value::as_f64).sum();
     assert!((total - 1.0).abs() < 1e-9, "shares add up to 1: {total}");

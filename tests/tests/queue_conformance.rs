@@ -41,7 +41,13 @@ async fn claim(q: &FairQueue, n: usize) -> Vec<ClaimedJob> {
 }
 
 async fn settle(q: &FairQueue, job: &ClaimedJob, outcome: Outcome) -> Settled {
-    q.settle(&[Settlement { id: job.id, token: job.token, outcome }]).await.unwrap()[0]
+    q.settle(&[Settlement {
+        id: job.id,
+        token: job.token,
+        outcome,
+    }])
+    .await
+    .unwrap()[0]
 }
 
 async fn state(q: &FairQueue, id: JobId) -> JobState {
@@ -49,7 +55,10 @@ async fn state(q: &FairQueue, id: JobId) -> JobState {
 }
 
 fn retry(ms: u64) -> Outcome {
-    Outcome::Retry { delay: Duration::from_millis(ms), error: format!("boom after {ms}") }
+    Outcome::Retry {
+        delay: Duration::from_millis(ms),
+        error: format!("boom after {ms}"),
+    }
 }
 
 // ------------------------------------------------------------- enqueue & ack
@@ -62,16 +71,30 @@ async fn enqueued_job_is_claimed_once_and_done_after_ack() {
 
     let claimed = claim(&q, 10).await;
     assert_eq!(claimed.len(), 1);
-    assert_eq!((claimed[0].id, claimed[0].attempt, claimed[0].payload.as_str()), (id, 1, "{\"seq\":1}"));
+    assert_eq!(
+        (
+            claimed[0].id,
+            claimed[0].attempt,
+            claimed[0].payload.as_str()
+        ),
+        (id, 1, "{\"seq\":1}")
+    );
     assert_eq!(state(&q, id).await, JobState::Running);
-    assert!(claim(&q, 10).await.is_empty(), "a leased job is not handed out again");
+    assert!(
+        claim(&q, 10).await.is_empty(),
+        "a leased job is not handed out again"
+    );
 
     assert_eq!(settle(&q, &claimed[0], Outcome::Done).await, Settled::Done);
     let status = q.job(id).await.unwrap().unwrap();
     assert_eq!(status.state, JobState::Done);
     assert_eq!(status.attempts, 1);
     assert!(status.started_at.is_some() && status.finished_at.is_some());
-    assert_eq!(settle(&q, &claimed[0], Outcome::Done).await, Settled::Stale, "a second ack changes nothing");
+    assert_eq!(
+        settle(&q, &claimed[0], Outcome::Done).await,
+        Settled::Stale,
+        "a second ack changes nothing"
+    );
 }
 
 #[tokio::test]
@@ -80,9 +103,15 @@ async fn batch_enqueue_returns_one_result_per_job_and_keeps_tenant_order() {
     let ids = enqueue_n(&q, "acme", 50).await;
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 50);
     let claimed: Vec<JobId> = claim(&q, 100).await.iter().map(|j| j.id).collect();
-    assert_eq!(claimed, ids, "one tenant's jobs are claimed in enqueue order");
+    assert_eq!(
+        claimed, ids,
+        "one tenant's jobs are claimed in enqueue order"
+    );
     let depth = q.depth().await.unwrap();
-    assert_eq!((depth.pending, depth.running, depth.totals.enqueued), (0, 50, 50));
+    assert_eq!(
+        (depth.pending, depth.running, depth.totals.enqueued),
+        (0, 50, 50)
+    );
 }
 
 #[tokio::test]
@@ -102,19 +131,29 @@ async fn job_status_reports_tenant_attempts_timestamps_and_last_error() {
     assert_eq!(s.started_at, Some(1_000_250));
     assert_eq!(s.run_at, Some(1_000_350));
     assert_eq!(s.last_error.as_deref(), Some("boom after 100"));
-    assert_eq!(q.job(JobId::new()).await.unwrap(), None, "an unknown id is None, not an error");
+    assert_eq!(
+        q.job(JobId::new()).await.unwrap(),
+        None,
+        "an unknown id is None, not an error"
+    );
 }
 
 #[tokio::test]
 async fn finished_job_is_deleted_after_the_finished_ttl() {
-    let settings = QueueSettings { finished_ttl: Duration::from_secs(60), ..QueueSettings::default() };
+    let settings = QueueSettings {
+        finished_ttl: Duration::from_secs(60),
+        ..QueueSettings::default()
+    };
     let (q, clock) = manual_queue(settings).await;
     let id = q.enqueue(job("acme", 1)).await.unwrap().id();
     let j = claim(&q, 1).await.remove(0);
     settle(&q, &j, Outcome::Done).await;
     clock.advance(Duration::from_secs(59));
     q.upkeep().await.unwrap();
-    assert!(q.job(id).await.unwrap().is_some(), "still readable within the TTL");
+    assert!(
+        q.job(id).await.unwrap().is_some(),
+        "still readable within the TTL"
+    );
     clock.advance(Duration::from_secs(2));
     q.upkeep().await.unwrap();
     assert_eq!(q.job(id).await.unwrap(), None);
@@ -125,10 +164,19 @@ async fn finished_job_is_deleted_after_the_finished_ttl() {
 #[tokio::test]
 async fn same_key_same_tenant_returns_the_first_id_and_enqueues_nothing() {
     let (q, _) = manual_queue(QueueSettings::default()).await;
-    let first = q.enqueue(job("acme", 1).idempotency_key(key("order-7"))).await.unwrap();
-    let again = q.enqueue(job("acme", 1).idempotency_key(key("order-7"))).await.unwrap();
+    let first = q
+        .enqueue(job("acme", 1).idempotency_key(key("order-7")))
+        .await
+        .unwrap();
+    let again = q
+        .enqueue(job("acme", 1).idempotency_key(key("order-7")))
+        .await
+        .unwrap();
     assert!(matches!(first, flotilla::queue::enqueue::Enqueued::New(_)));
-    assert_eq!(again, flotilla::queue::enqueue::Enqueued::Duplicate(first.id()));
+    assert_eq!(
+        again,
+        flotilla::queue::enqueue::Enqueued::Duplicate(first.id())
+    );
     assert_eq!(q.depth().await.unwrap().pending, 1);
     assert_eq!(q.depth().await.unwrap().totals.enqueued, 1);
 }
@@ -136,17 +184,29 @@ async fn same_key_same_tenant_returns_the_first_id_and_enqueues_nothing() {
 #[tokio::test]
 async fn same_key_in_one_batch_enqueues_once() {
     let (q, _) = manual_queue(QueueSettings::default()).await;
-    let jobs = vec![job("acme", 1).idempotency_key(key("k")), job("acme", 1).idempotency_key(key("k"))];
+    let jobs = vec![
+        job("acme", 1).idempotency_key(key("k")),
+        job("acme", 1).idempotency_key(key("k")),
+    ];
     let out = q.enqueue_batch(&jobs).await.unwrap();
-    assert_eq!(out[1], flotilla::queue::enqueue::Enqueued::Duplicate(out[0].id()));
+    assert_eq!(
+        out[1],
+        flotilla::queue::enqueue::Enqueued::Duplicate(out[0].id())
+    );
     assert_eq!(q.depth().await.unwrap().pending, 1);
 }
 
 #[tokio::test]
 async fn same_key_for_another_tenant_is_another_job() {
     let (q, _) = manual_queue(QueueSettings::default()).await;
-    let a = q.enqueue(job("acme", 1).idempotency_key(key("k"))).await.unwrap();
-    let b = q.enqueue(job("globex", 1).idempotency_key(key("k"))).await.unwrap();
+    let a = q
+        .enqueue(job("acme", 1).idempotency_key(key("k")))
+        .await
+        .unwrap();
+    let b = q
+        .enqueue(job("globex", 1).idempotency_key(key("k")))
+        .await
+        .unwrap();
     assert!(matches!(b, flotilla::queue::enqueue::Enqueued::New(_)));
     assert_ne!(a.id(), b.id());
 }
@@ -154,30 +214,55 @@ async fn same_key_for_another_tenant_is_another_job() {
 #[tokio::test]
 async fn same_key_with_another_payload_is_a_conflict_and_enqueues_nothing() {
     let (q, _) = manual_queue(QueueSettings::default()).await;
-    let first = q.enqueue(job("acme", 1).idempotency_key(key("k"))).await.unwrap();
-    let other = q.enqueue(job("acme", 2).idempotency_key(key("k"))).await.unwrap();
-    assert_eq!(other, flotilla::queue::enqueue::Enqueued::Conflict(first.id()));
+    let first = q
+        .enqueue(job("acme", 1).idempotency_key(key("k")))
+        .await
+        .unwrap();
+    let other = q
+        .enqueue(job("acme", 2).idempotency_key(key("k")))
+        .await
+        .unwrap();
+    assert_eq!(
+        other,
+        flotilla::queue::enqueue::Enqueued::Conflict(first.id())
+    );
     assert_eq!(q.depth().await.unwrap().pending, 1);
 }
 
 #[tokio::test]
 async fn idempotency_key_is_forgotten_after_its_ttl() {
     // The key's TTL is Redis' own PX expiry, so this one waits for real.
-    let settings = QueueSettings { idempotency_ttl: Duration::from_millis(150), ..QueueSettings::default() };
+    let settings = QueueSettings {
+        idempotency_ttl: Duration::from_millis(150),
+        ..QueueSettings::default()
+    };
     let (q, _) = manual_queue(settings).await;
-    let first = q.enqueue(job("acme", 1).idempotency_key(key("k"))).await.unwrap();
+    let first = q
+        .enqueue(job("acme", 1).idempotency_key(key("k")))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let later = q.enqueue(job("acme", 1).idempotency_key(key("k"))).await.unwrap();
+    let later = q
+        .enqueue(job("acme", 1).idempotency_key(key("k")))
+        .await
+        .unwrap();
     assert!(matches!(later, flotilla::queue::enqueue::Enqueued::New(id) if id != first.id()));
 }
 
 #[tokio::test]
 async fn idempotent_job_is_still_deduplicated_after_it_finished() {
     let (q, _) = manual_queue(QueueSettings::default()).await;
-    let first = q.enqueue(job("acme", 1).idempotency_key(key("k"))).await.unwrap().id();
+    let first = q
+        .enqueue(job("acme", 1).idempotency_key(key("k")))
+        .await
+        .unwrap()
+        .id();
     let j = claim(&q, 1).await.remove(0);
     settle(&q, &j, Outcome::Done).await;
-    let again = q.enqueue(job("acme", 1).idempotency_key(key("k"))).await.unwrap();
+    let again = q
+        .enqueue(job("acme", 1).idempotency_key(key("k")))
+        .await
+        .unwrap();
     assert_eq!(again, flotilla::queue::enqueue::Enqueued::Duplicate(first));
     assert!(claim(&q, 1).await.is_empty());
 }
@@ -194,14 +279,19 @@ async fn quiet_tenant_is_not_starved_behind_a_noisy_backlog() {
     }
     let quiet = q.enqueue(job("quiet", 1)).await.unwrap().id();
     let next: Vec<JobId> = claim(&q, 2).await.iter().map(|j| j.id).collect();
-    assert!(next.contains(&quiet), "the quiet tenant's job is among the next two claimed");
+    assert!(
+        next.contains(&quiet),
+        "the quiet tenant's job is among the next two claimed"
+    );
 }
 
 #[tokio::test]
 async fn weights_1_2_4_share_claims_in_proportion() {
     let (q, _) = manual_queue(QueueSettings::default()).await;
     for (t, w) in [("starter", 1.0), ("pro", 2.0), ("enterprise", 4.0)] {
-        q.set_tenant_policy(&tenant(t), TenantPolicy { weight: w, cap: 0 }).await.unwrap();
+        q.set_tenant_policy(&tenant(t), TenantPolicy { weight: w, cap: 0 })
+            .await
+            .unwrap();
         enqueue_n(&q, t, 1_000).await;
     }
     let mut counts: HashMap<String, u32> = HashMap::new();
@@ -213,34 +303,64 @@ async fn weights_1_2_4_share_claims_in_proportion() {
     let (s, p, e) = (counts["starter"], counts["pro"], counts["enterprise"]);
     assert_eq!(s + p + e, 700);
     for (got, want) in [(s, 100), (p, 200), (e, 400)] {
-        assert!(got.abs_diff(want) <= 2, "shares {s}:{p}:{e}, want 100:200:400");
+        assert!(
+            got.abs_diff(want) <= 2,
+            "shares {s}:{p}:{e}, want 100:200:400"
+        );
     }
 }
 
 #[tokio::test]
 async fn tenant_at_its_cap_yields_to_others_and_resumes_when_a_job_settles() {
     let (q, _) = manual_queue(QueueSettings::default()).await;
-    q.set_tenant_policy(&tenant("capped"), TenantPolicy { weight: 1.0, cap: 2 }).await.unwrap();
+    q.set_tenant_policy(
+        &tenant("capped"),
+        TenantPolicy {
+            weight: 1.0,
+            cap: 2,
+        },
+    )
+    .await
+    .unwrap();
     enqueue_n(&q, "capped", 10).await;
     enqueue_n(&q, "other", 10).await;
 
     let first = claim(&q, 20).await;
-    let capped: Vec<&ClaimedJob> = first.iter().filter(|j| j.tenant.as_str() == "capped").collect();
+    let capped: Vec<&ClaimedJob> = first
+        .iter()
+        .filter(|j| j.tenant.as_str() == "capped")
+        .collect();
     assert_eq!(capped.len(), 2, "never more than the cap in flight");
-    assert_eq!(first.len(), 12, "the other tenant takes the rest: the claim is work-conserving");
+    assert_eq!(
+        first.len(),
+        12,
+        "the other tenant takes the rest: the claim is work-conserving"
+    );
     assert_eq!(q.depth().await.unwrap().tenants_blocked, 1);
     assert!(claim(&q, 5).await.is_empty());
 
     settle(&q, capped[0], Outcome::Done).await;
     let next = claim(&q, 5).await;
-    assert_eq!(next.len(), 1, "one settled slot lets exactly one more job in");
+    assert_eq!(
+        next.len(),
+        1,
+        "one settled slot lets exactly one more job in"
+    );
     assert_eq!(next[0].tenant.as_str(), "capped");
 }
 
 #[tokio::test]
 async fn lone_tenant_gets_all_capacity() {
     let (q, _) = manual_queue(QueueSettings::default()).await;
-    q.set_tenant_policy(&tenant("starter"), TenantPolicy { weight: 1.0, cap: 0 }).await.unwrap();
+    q.set_tenant_policy(
+        &tenant("starter"),
+        TenantPolicy {
+            weight: 1.0,
+            cap: 0,
+        },
+    )
+    .await
+    .unwrap();
     enqueue_n(&q, "starter", 100).await;
     assert_eq!(claim(&q, 64).await.len(), 64);
 }
@@ -264,7 +384,10 @@ async fn idle_tenant_does_not_bank_credit_for_a_burst() {
 
 #[tokio::test]
 async fn expired_lease_returns_the_job_to_the_head_of_its_tenant_queue_and_counts_the_attempt() {
-    let settings = QueueSettings { lease: Duration::from_secs(10), ..QueueSettings::default() };
+    let settings = QueueSettings {
+        lease: Duration::from_secs(10),
+        ..QueueSettings::default()
+    };
     let (q, clock) = manual_queue(settings).await;
     let ids = enqueue_n(&q, "acme", 3).await;
     let lost = claim(&q, 1).await.remove(0);
@@ -279,13 +402,20 @@ async fn expired_lease_returns_the_job_to_the_head_of_its_tenant_queue_and_count
     assert_eq!((s.state, s.attempts), (JobState::Pending, 1));
     assert!(s.last_error.unwrap().contains("lease expired"));
     let again = claim(&q, 1).await.remove(0);
-    assert_eq!((again.id, again.attempt), (ids[0], 2), "back at the head, second attempt");
+    assert_eq!(
+        (again.id, again.attempt),
+        (ids[0], 2),
+        "back at the head, second attempt"
+    );
     assert_ne!(again.token, lost.token);
 }
 
 #[tokio::test]
 async fn settling_with_a_stale_token_changes_nothing() {
-    let settings = QueueSettings { lease: Duration::from_secs(10), ..QueueSettings::default() };
+    let settings = QueueSettings {
+        lease: Duration::from_secs(10),
+        ..QueueSettings::default()
+    };
     let (q, clock) = manual_queue(settings).await;
     let id = q.enqueue(job("acme", 1)).await.unwrap().id();
     let old = claim(&q, 1).await.remove(0);
@@ -293,7 +423,12 @@ async fn settling_with_a_stale_token_changes_nothing() {
     let new = claim(&q, 1).await.remove(0); // the claim reaps the expired lease first
     assert_eq!(new.id, id);
 
-    for outcome in [Outcome::Done, retry(10), Outcome::Dead { error: "x".into() }, Outcome::Release] {
+    for outcome in [
+        Outcome::Done,
+        retry(10),
+        Outcome::Dead { error: "x".into() },
+        Outcome::Release,
+    ] {
         assert_eq!(settle(&q, &old, outcome).await, Settled::Stale);
     }
     assert_eq!(q.extend(&[(id, old.token)]).await.unwrap(), vec![false]);
@@ -304,7 +439,10 @@ async fn settling_with_a_stale_token_changes_nothing() {
 
 #[tokio::test]
 async fn extended_lease_outlives_its_first_deadline() {
-    let settings = QueueSettings { lease: Duration::from_secs(10), ..QueueSettings::default() };
+    let settings = QueueSettings {
+        lease: Duration::from_secs(10),
+        ..QueueSettings::default()
+    };
     let (q, clock) = manual_queue(settings).await;
     q.enqueue(job("acme", 1)).await.unwrap();
     let j = claim(&q, 1).await.remove(0);
@@ -318,9 +456,16 @@ async fn extended_lease_outlives_its_first_deadline() {
 
 #[tokio::test]
 async fn expired_lease_on_the_last_attempt_dead_letters_the_job() {
-    let settings = QueueSettings { lease: Duration::from_secs(1), ..QueueSettings::default() };
+    let settings = QueueSettings {
+        lease: Duration::from_secs(1),
+        ..QueueSettings::default()
+    };
     let (q, clock) = manual_queue(settings).await;
-    let id = q.enqueue(NewJob::new(tenant("acme"), "{}", 2)).await.unwrap().id();
+    let id = q
+        .enqueue(NewJob::new(tenant("acme"), "{}", 2))
+        .await
+        .unwrap()
+        .id();
     for _ in 0..2 {
         claim(&q, 1).await.remove(0);
         clock.advance(Duration::from_secs(2));
@@ -345,13 +490,22 @@ async fn released_job_goes_back_to_the_head_without_using_an_attempt() {
 
 #[test]
 fn backoff_ceilings_double_from_the_base_up_to_the_cap() {
-    let policy = RetryPolicy { base: Duration::from_millis(100), cap: Duration::from_secs(2), max_attempts: 8 };
-    let ceilings: Vec<u64> = (1..=7).map(|a| policy.ceiling(a).as_millis() as u64).collect();
+    let policy = RetryPolicy {
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(2),
+        max_attempts: 8,
+    };
+    let ceilings: Vec<u64> = (1..=7)
+        .map(|a| policy.ceiling(a).as_millis() as u64)
+        .collect();
     assert_eq!(ceilings, vec![100, 200, 400, 800, 1600, 2000, 2000]);
     let mut rng = StdRng::seed_from_u64(7);
     for attempt in 1..=7 {
         for _ in 0..200 {
-            assert!(policy.backoff(attempt, &mut rng) <= policy.ceiling(attempt), "full jitter stays under the ceiling");
+            assert!(
+                policy.backoff(attempt, &mut rng) <= policy.ceiling(attempt),
+                "full jitter stays under the ceiling"
+            );
         }
     }
 }
@@ -368,7 +522,11 @@ async fn retry_waits_in_the_scheduled_set_until_its_backoff_is_over() {
     clock.advance(Duration::from_millis(4_999));
     let early = q.claim(WORKER, 1).await.unwrap();
     assert!(early.jobs.is_empty());
-    assert_eq!(early.next_due_ms, Some(1_005_000), "an idle worker learns when to look again");
+    assert_eq!(
+        early.next_due_ms,
+        Some(1_005_000),
+        "an idle worker learns when to look again"
+    );
     clock.advance(Duration::from_millis(1));
     let again = claim(&q, 1).await.remove(0);
     assert_eq!((again.id, again.attempt), (id, 2));
@@ -376,14 +534,28 @@ async fn retry_waits_in_the_scheduled_set_until_its_backoff_is_over() {
 
 #[tokio::test]
 async fn failing_job_follows_the_policy_then_dead_letters_with_its_history() {
-    let policy = RetryPolicy { base: Duration::from_millis(100), cap: Duration::from_secs(2), max_attempts: 3 };
+    let policy = RetryPolicy {
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(2),
+        max_attempts: 3,
+    };
     let (q, clock) = manual_queue(QueueSettings::default()).await;
-    let id = q.enqueue(NewJob::new(tenant("acme"), "{}", policy.max_attempts)).await.unwrap().id();
+    let id = q
+        .enqueue(NewJob::new(tenant("acme"), "{}", policy.max_attempts))
+        .await
+        .unwrap()
+        .id();
     let mut rng = StdRng::seed_from_u64(1);
     for attempt in 1..=3 {
         let j = claim(&q, 1).await.remove(0);
         assert_eq!(j.attempt, attempt);
-        let outcome = match decide(&policy, j.attempt, j.max_attempts, AttemptError::Transient(format!("try {attempt}")), &mut rng) {
+        let outcome = match decide(
+            &policy,
+            j.attempt,
+            j.max_attempts,
+            AttemptError::Transient(format!("try {attempt}")),
+            &mut rng,
+        ) {
             Decision::Retry { delay, error } => {
                 assert!(delay <= policy.ceiling(attempt));
                 Outcome::Retry { delay, error }
@@ -396,22 +568,39 @@ async fn failing_job_follows_the_policy_then_dead_letters_with_its_history() {
     let s = q.job(id).await.unwrap().unwrap();
     assert_eq!(s.state, JobState::Dead);
     let errors: Vec<&str> = s.history.iter().map(|f| f.error.as_str()).collect();
-    assert_eq!(errors, vec!["try 1", "try 2", "gave up after 3 attempt(s): try 3"]);
+    assert_eq!(
+        errors,
+        vec!["try 1", "try 2", "gave up after 3 attempt(s): try 3"]
+    );
     assert_eq!(q.depth().await.unwrap().dead, 1);
 }
 
 #[tokio::test]
 async fn permanent_error_dead_letters_at_once() {
     let mut rng = StdRng::seed_from_u64(1);
-    let policy = RetryPolicy { base: Duration::from_millis(100), cap: Duration::from_secs(2), max_attempts: 5 };
-    let d = decide(&policy, 1, 5, AttemptError::Permanent("payload does not decode".into()), &mut rng);
+    let policy = RetryPolicy {
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(2),
+        max_attempts: 5,
+    };
+    let d = decide(
+        &policy,
+        1,
+        5,
+        AttemptError::Permanent("payload does not decode".into()),
+        &mut rng,
+    );
     assert!(matches!(d, Decision::Bury { ref error } if error.contains("payload does not decode")));
 }
 
 #[tokio::test]
 async fn delayed_job_is_not_claimed_before_its_time() {
     let (q, clock) = manual_queue(QueueSettings::default()).await;
-    let id = q.enqueue(job("acme", 1).delay(Duration::from_secs(60))).await.unwrap().id();
+    let id = q
+        .enqueue(job("acme", 1).delay(Duration::from_secs(60)))
+        .await
+        .unwrap()
+        .id();
     assert_eq!(state(&q, id).await, JobState::Scheduled);
     clock.advance(Duration::from_secs(59));
     assert!(claim(&q, 1).await.is_empty());
@@ -421,16 +610,28 @@ async fn delayed_job_is_not_claimed_before_its_time() {
 
 #[tokio::test]
 async fn due_jobs_are_promoted_in_bounded_batches() {
-    let settings = QueueSettings { upkeep_batch: 100, ..QueueSettings::default() };
+    let settings = QueueSettings {
+        upkeep_batch: 100,
+        ..QueueSettings::default()
+    };
     let (q, clock) = manual_queue(settings).await;
-    let jobs: Vec<NewJob> = (0..10_000).map(|i| job("acme", i).delay(Duration::from_secs(1))).collect();
+    let jobs: Vec<NewJob> = (0..10_000)
+        .map(|i| job("acme", i).delay(Duration::from_secs(1)))
+        .collect();
     for chunk in jobs.chunks(1_000) {
         q.enqueue_batch(chunk).await.unwrap();
     }
     clock.advance(Duration::from_secs(1));
     let first = q.upkeep().await.unwrap();
-    assert_eq!(first.promoted, 100, "one call never promotes more than its batch");
-    assert_eq!(first.next_due_ms, Some(1_001_000), "and says that more is due now");
+    assert_eq!(
+        first.promoted, 100,
+        "one call never promotes more than its batch"
+    );
+    assert_eq!(
+        first.next_due_ms,
+        Some(1_001_000),
+        "and says that more is due now"
+    );
     let mut passes = 1;
     while q.upkeep().await.unwrap().promoted > 0 {
         passes += 1;
@@ -451,7 +652,13 @@ async fn bury(q: &FairQueue, t: &str, n: u64) -> Vec<JobId> {
         }
         let s: Vec<Settlement> = jobs
             .iter()
-            .map(|j| Settlement { id: j.id, token: j.token, outcome: Outcome::Dead { error: format!("bad {}", j.tenant) } })
+            .map(|j| Settlement {
+                id: j.id,
+                token: j.token,
+                outcome: Outcome::Dead {
+                    error: format!("bad {}", j.tenant),
+                },
+            })
             .collect();
         q.settle(&s).await.unwrap();
     }
@@ -462,9 +669,15 @@ async fn bury(q: &FairQueue, t: &str, n: u64) -> Vec<JobId> {
 async fn replaying_a_dead_job_runs_it_again_with_a_fresh_budget_and_its_history() {
     let (q, _) = manual_queue(QueueSettings::default()).await;
     let id = bury(&q, "acme", 1).await[0];
-    assert_eq!(q.replay(&[id, JobId::new()]).await.unwrap(), vec![true, false]);
+    assert_eq!(
+        q.replay(&[id, JobId::new()]).await.unwrap(),
+        vec![true, false]
+    );
     let s = q.job(id).await.unwrap().unwrap();
-    assert_eq!((s.state, s.attempts, s.history.len()), (JobState::Pending, 0, 1));
+    assert_eq!(
+        (s.state, s.attempts, s.history.len()),
+        (JobState::Pending, 0, 1)
+    );
     assert_eq!(claim(&q, 1).await[0].attempt, 1);
     assert_eq!(q.depth().await.unwrap().dead, 0);
 }
@@ -478,9 +691,22 @@ async fn dead_jobs_are_listed_newest_first_and_by_tenant() {
     let all = q.dead_jobs(None, 0, 10).await.unwrap();
     assert_eq!(all.len(), 5);
     assert_eq!(all[0].tenant, tenant("globex"));
-    let only: Vec<JobId> = q.dead_jobs(Some(&tenant("globex")), 0, 10).await.unwrap().iter().map(|s| s.id).collect();
-    assert_eq!(only.iter().collect::<HashSet<_>>(), globex.iter().collect::<HashSet<_>>());
-    assert_eq!(q.dead_jobs(None, 4, 10).await.unwrap().len(), 1, "offset pages through");
+    let only: Vec<JobId> = q
+        .dead_jobs(Some(&tenant("globex")), 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(
+        only.iter().collect::<HashSet<_>>(),
+        globex.iter().collect::<HashSet<_>>()
+    );
+    assert_eq!(
+        q.dead_jobs(None, 4, 10).await.unwrap().len(),
+        1,
+        "offset pages through"
+    );
 }
 
 #[tokio::test]
@@ -488,24 +714,41 @@ async fn replay_by_tenant_touches_only_that_tenant() {
     let (q, _) = manual_queue(QueueSettings::default()).await;
     bury(&q, "acme", 700).await;
     bury(&q, "globex", 600).await;
-    let filter = DeadFilter { tenant: Some(tenant("globex")), died_before_ms: None };
+    let filter = DeadFilter {
+        tenant: Some(tenant("globex")),
+        died_before_ms: None,
+    };
     let mut reports = 0;
     let n = q.replay_all(&filter, |_| reports += 1).await.unwrap();
     assert_eq!(n, 600);
-    assert!(reports >= 2, "a walk over more than one batch reports progress");
+    assert!(
+        reports >= 2,
+        "a walk over more than one batch reports progress"
+    );
     let depth = q.depth().await.unwrap();
     assert_eq!((depth.dead, depth.pending), (700, 600));
-    assert!(claim(&q, 1000).await.iter().all(|j| j.tenant.as_str() == "globex"));
+    assert!(
+        claim(&q, 1000)
+            .await
+            .iter()
+            .all(|j| j.tenant.as_str() == "globex")
+    );
 }
 
 #[tokio::test]
 async fn replay_all_and_purge_all_walk_the_whole_dead_letter() {
     let (q, _) = manual_queue(QueueSettings::default()).await;
     bury(&q, "acme", 1_200).await;
-    assert_eq!(q.replay_all(&DeadFilter::default(), |_| {}).await.unwrap(), 1_200);
+    assert_eq!(
+        q.replay_all(&DeadFilter::default(), |_| {}).await.unwrap(),
+        1_200
+    );
     assert_eq!(q.depth().await.unwrap().pending, 1_200);
     bury(&q, "acme", 0).await; // claims and buries the replayed jobs again
-    assert_eq!(q.purge_all(&DeadFilter::default(), |_| {}).await.unwrap(), 1_200);
+    assert_eq!(
+        q.purge_all(&DeadFilter::default(), |_| {}).await.unwrap(),
+        1_200
+    );
     let depth = q.depth().await.unwrap();
     assert_eq!((depth.dead, depth.pending, depth.running), (0, 0, 0));
 }
@@ -521,7 +764,11 @@ async fn purged_job_is_gone_for_good() {
 
 #[tokio::test]
 async fn dead_letter_retention_is_bounded_by_count_and_by_age() {
-    let settings = QueueSettings { dead_max: 5, dead_ttl: Duration::from_secs(60), ..QueueSettings::default() };
+    let settings = QueueSettings {
+        dead_max: 5,
+        dead_ttl: Duration::from_secs(60),
+        ..QueueSettings::default()
+    };
     let (q, clock) = manual_queue(settings).await;
     let mut old = Vec::new();
     for _ in 0..8 {
@@ -548,13 +795,14 @@ struct ModelWorker {
 async fn check_invariants(q: &FairQueue, ids: &[JobId], step: usize, seed: u64) {
     let k = q.keys();
     let mut conn = q.connection();
+    type Members = Vec<String>;
     let (pending, leases, scheduled, dead, ready, blocked): (
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
+        Members,
+        Members,
+        Members,
+        Members,
+        Members,
+        Members,
     ) = redis::pipe()
         .zrange(k.pending(), 0, -1)
         .zrange(k.leases(), 0, -1)
@@ -586,7 +834,12 @@ async fn check_invariants(q: &FairQueue, ids: &[JobId], step: usize, seed: u64) 
             JobState::Done => "",
         };
         for (name, set) in &sets {
-            assert_eq!(set.contains(&idstr), *name == expected, "{ctx}: job {id} in state {:?} vs {name}", s.state);
+            assert_eq!(
+                set.contains(&idstr),
+                *name == expected,
+                "{ctx}: job {id} in state {:?} vs {name}",
+                s.state
+            );
         }
         if s.state == JobState::Running {
             *inflight.entry(s.tenant.clone()).or_default() += 1;
@@ -601,29 +854,69 @@ async fn check_invariants(q: &FairQueue, ids: &[JobId], step: usize, seed: u64) 
         let t = tenant(t);
         let state = q.tenant_state(&t).await.unwrap();
         let running = inflight.get(&t).copied().unwrap_or(0);
-        assert_eq!(state.inflight, running, "{ctx}: tenant {t} in-flight counter");
+        assert_eq!(
+            state.inflight, running,
+            "{ctx}: tenant {t} in-flight counter"
+        );
         let mut list: Vec<String> = conn_lrange(q, &k.tenant_queue(&t)).await;
         let mut expect = queued.remove(&t).unwrap_or_default();
         list.sort();
         expect.sort();
-        assert_eq!(list, expect, "{ctx}: tenant {t}'s queue holds exactly its pending jobs");
+        assert_eq!(
+            list, expect,
+            "{ctx}: tenant {t}'s queue holds exactly its pending jobs"
+        );
         let has_work = !list.is_empty();
         let at_cap = state.policy.cap > 0 && running >= u64::from(state.policy.cap);
-        assert_eq!(ready.contains(t.as_str()), has_work && !at_cap, "{ctx}: tenant {t} claimable");
-        assert_eq!(blocked.contains(t.as_str()), has_work && at_cap, "{ctx}: tenant {t} blocked");
+        assert_eq!(
+            ready.contains(t.as_str()),
+            has_work && !at_cap,
+            "{ctx}: tenant {t} claimable"
+        );
+        assert_eq!(
+            blocked.contains(t.as_str()),
+            has_work && at_cap,
+            "{ctx}: tenant {t} blocked"
+        );
     }
 }
 
 async fn conn_lrange(q: &FairQueue, key: &str) -> Vec<String> {
     let mut conn = q.connection();
-    redis::cmd("LRANGE").arg(key).arg(0).arg(-1).query_async(&mut conn).await.unwrap()
+    redis::cmd("LRANGE")
+        .arg(key)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
 }
 
 async fn run_model(seed: u64, steps: usize) {
-    let settings = QueueSettings { lease: Duration::from_secs(10), upkeep_batch: 7, ..QueueSettings::default() };
+    let settings = QueueSettings {
+        lease: Duration::from_secs(10),
+        upkeep_batch: 7,
+        ..QueueSettings::default()
+    };
     let (q, clock) = manual_queue(settings).await;
-    q.set_tenant_policy(&tenant("b"), TenantPolicy { weight: 2.0, cap: 3 }).await.unwrap();
-    q.set_tenant_policy(&tenant("c"), TenantPolicy { weight: 4.0, cap: 0 }).await.unwrap();
+    q.set_tenant_policy(
+        &tenant("b"),
+        TenantPolicy {
+            weight: 2.0,
+            cap: 3,
+        },
+    )
+    .await
+    .unwrap();
+    q.set_tenant_policy(
+        &tenant("c"),
+        TenantPolicy {
+            weight: 4.0,
+            cap: 0,
+        },
+    )
+    .await
+    .unwrap();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut workers: Vec<ModelWorker> = (0..3).map(|_| ModelWorker::default()).collect();
     let mut ids: Vec<JobId> = Vec::new();
@@ -640,7 +933,11 @@ async fn run_model(seed: u64, steps: usize) {
                     .map(|_| {
                         let t = tenants[rng.random_range(0..tenants.len())];
                         let j = NewJob::new(tenant(t), "{}", rng.random_range(1..=3));
-                        if rng.random_bool(0.2) { j.delay(Duration::from_millis(rng.random_range(1..5_000))) } else { j }
+                        if rng.random_bool(0.2) {
+                            j.delay(Duration::from_millis(rng.random_range(1..5_000)))
+                        } else {
+                            j
+                        }
                     })
                     .collect();
                 for e in q.enqueue_batch(&batch).await.unwrap() {
@@ -657,13 +954,20 @@ async fn run_model(seed: u64, steps: usize) {
                 let j = workers[w].held.swap_remove(i);
                 let outcome = match rng.random_range(0..10) {
                     0..=5 => Outcome::Done,
-                    6..=7 => Outcome::Retry { delay: Duration::from_millis(rng.random_range(0..3_000)), error: "e".into() },
+                    6..=7 => Outcome::Retry {
+                        delay: Duration::from_millis(rng.random_range(0..3_000)),
+                        error: "e".into(),
+                    },
                     8 => Outcome::Dead { error: "d".into() },
                     _ => Outcome::Release,
                 };
                 let settled = settle(&q, &j, outcome).await;
                 if matches!(settled, Settled::Done | Settled::Dead) {
-                    assert!(finished.insert(j.id, settled).is_none(), "seed {seed}: job {} finished twice", j.id);
+                    assert!(
+                        finished.insert(j.id, settled).is_none(),
+                        "seed {seed}: job {} finished twice",
+                        j.id
+                    );
                 }
             }
             80..=84 => {
@@ -682,13 +986,21 @@ async fn run_model(seed: u64, steps: usize) {
         // No job is held under two live leases: of all leases the workers
         // believe they hold, at most one per job carries the job's current token.
         let held: Vec<&ClaimedJob> = workers.iter().flat_map(|w| &w.held).collect();
-        let statuses = q.jobs(&held.iter().map(|j| j.id).collect::<Vec<_>>()).await.unwrap();
+        let statuses = q
+            .jobs(&held.iter().map(|j| j.id).collect::<Vec<_>>())
+            .await
+            .unwrap();
         let mut live: HashSet<JobId> = HashSet::new();
         for (j, s) in held.iter().zip(statuses) {
             let s = s.unwrap();
-            let current = s.state == JobState::Running && q_token(&q, j.id).await == Some(j.token.0);
+            let current =
+                s.state == JobState::Running && q_token(&q, j.id).await == Some(j.token.0);
             if current {
-                assert!(live.insert(j.id), "seed {seed} step {step}: job {} under two live leases", j.id);
+                assert!(
+                    live.insert(j.id),
+                    "seed {seed} step {step}: job {} under two live leases",
+                    j.id
+                );
             }
         }
         check_invariants(&q, &ids, step, seed).await;
@@ -701,19 +1013,34 @@ async fn run_model(seed: u64, steps: usize) {
     for _ in 0..10_000 {
         clock.advance(Duration::from_secs(11));
         let c = q.claim("drainer", 50).await.unwrap();
-        if c.jobs.is_empty() && q.depth().await.unwrap().scheduled == 0 && q.depth().await.unwrap().running == 0 {
+        if c.jobs.is_empty()
+            && q.depth().await.unwrap().scheduled == 0
+            && q.depth().await.unwrap().running == 0
+        {
             break;
         }
         for j in c.jobs {
             let settled = settle(&q, &j, Outcome::Done).await;
-            assert!(finished.insert(j.id, settled).is_none(), "seed {seed}: job {} finished twice", j.id);
+            assert!(
+                finished.insert(j.id, settled).is_none(),
+                "seed {seed}: job {} finished twice",
+                j.id
+            );
         }
     }
     for (id, status) in ids.iter().zip(q.jobs(&ids).await.unwrap()) {
         let s = status.unwrap();
-        assert!(matches!(s.state, JobState::Done | JobState::Dead), "seed {seed}: job {id} ended {:?}", s.state);
+        assert!(
+            matches!(s.state, JobState::Done | JobState::Dead),
+            "seed {seed}: job {id} ended {:?}",
+            s.state
+        );
         if s.state == JobState::Done {
-            assert_eq!(finished.get(id), Some(&Settled::Done), "seed {seed}: job {id} done once, by an ack");
+            assert_eq!(
+                finished.get(id),
+                Some(&Settled::Done),
+                "seed {seed}: job {id} done once, by an ack"
+            );
         }
     }
     check_invariants(&q, &ids, steps, seed).await;
@@ -721,14 +1048,21 @@ async fn run_model(seed: u64, steps: usize) {
 
 async fn q_token(q: &FairQueue, id: JobId) -> Option<u64> {
     let mut conn = q.connection();
-    let lease: Option<String> =
-        redis::cmd("HGET").arg(q.keys().job_field("lease")).arg(id.to_string()).query_async(&mut conn).await.unwrap();
+    let lease: Option<String> = redis::cmd("HGET")
+        .arg(q.keys().job_field("lease"))
+        .arg(id.to_string())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     lease?.split(':').next()?.parse().ok()
 }
 
 #[tokio::test]
 async fn randomized_interleavings_keep_every_invariant() {
-    let base: u64 = std::env::var("FLOTILLA_MODEL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    let base: u64 = std::env::var("FLOTILLA_MODEL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
     for seed in base..base + 4 {
         eprintln!("model seed {seed} (rerun with FLOTILLA_MODEL_SEED={seed})");
         run_model(seed, 300).await;
@@ -744,8 +1078,14 @@ async fn idle_worker_is_woken_by_an_enqueue_without_polling() {
     let wakeups = flotilla::wake::Wakeups::listen(client, std::slice::from_ref(&q));
     let mut rx = wakeups.for_queue(&q);
     // The listener bumps once when it has subscribed; from then on nothing is missed.
-    tokio::time::timeout(Duration::from_secs(5), rx.changed()).await.expect("subscribed").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), rx.changed())
+        .await
+        .expect("subscribed")
+        .unwrap();
     rx.borrow_and_update();
     q.enqueue(job("acme", 1)).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(5), rx.changed()).await.expect("woken by the enqueue").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), rx.changed())
+        .await
+        .expect("woken by the enqueue")
+        .unwrap();
 }

@@ -27,7 +27,9 @@ pub async fn run(config: Config, mut stop: StopRequests) -> anyhow::Result<Summa
     let worker = config.worker_name();
     let url = redact(&config.redis.redis_url);
     let (client, mut conn) = connect(&config.redis.redis_url).await?;
-    let report = check_safety(&mut conn).await.map_err(|e| anyhow!("refusing to start: {e}"))?;
+    let report = check_safety(&mut conn)
+        .await
+        .map_err(|e| anyhow!("refusing to start: {e}"))?;
     for warning in &report.warnings {
         warn!("{warning}");
     }
@@ -44,10 +46,17 @@ pub async fn run(config: Config, mut stop: StopRequests) -> anyhow::Result<Summa
     });
     metrics::gauge!(flotilla::telemetry::names::REDIS_UP).set(1.0);
 
-    let listener = TcpListener::bind((config.bind, config.port)).await.with_context(|| {
-        format!("cannot listen on {}:{} (BIND, PORT): is another process using the port?", config.bind, config.port)
-    })?;
-    let http_addr = listener.local_addr().context("reading the HTTP listener's address")?;
+    let listener = TcpListener::bind((config.bind, config.port))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}:{} (BIND, PORT): is another process using the port?",
+                config.bind, config.port
+            )
+        })?;
+    let http_addr = listener
+        .local_addr()
+        .context("reading the HTTP listener's address")?;
     let health = Arc::new(Health::new(conn.clone()));
     let routes = http::router(health.clone(), metrics);
     tokio::spawn(async move {
@@ -60,7 +69,14 @@ pub async fn run(config: Config, mut stop: StopRequests) -> anyhow::Result<Summa
     let queues: Vec<FairQueue> = config
         .queues()
         .into_iter()
-        .map(|name| FairQueue::new(conn.clone(), &config.redis.namespace, name, settings.clone()))
+        .map(|name| {
+            FairQueue::new(
+                conn.clone(),
+                &config.redis.namespace,
+                name,
+                settings.clone(),
+            )
+        })
         .collect();
     let wakeups = Wakeups::listen(client, &queues);
     let setup = Setup {
@@ -69,7 +85,13 @@ pub async fn run(config: Config, mut stop: StopRequests) -> anyhow::Result<Summa
         prefetch: config.prefetch,
         job_timeout: config.job_timeout,
         details: vec![
-            ("host", std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned()),
+            (
+                "host",
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            ),
             ("pid", std::process::id().to_string()),
             ("version", env!("CARGO_PKG_VERSION").to_owned()),
         ],
@@ -114,14 +136,19 @@ pub async fn run(config: Config, mut stop: StopRequests) -> anyhow::Result<Summa
             error!(queue, error = %why, "a queue consumer ended unexpectedly; stopping the worker");
             (
                 "consumer failure",
-                Some(anyhow!("the {queue} consumer ended unexpectedly ({why}); exiting so the worker is restarted")),
+                Some(anyhow!(
+                    "the {queue} consumer ended unexpectedly ({why}); exiting so the worker is restarted"
+                )),
             )
         }
     };
     info!(signal = reason, "stop requested");
     health.begin_shutdown();
     setup.stop.cancel();
-    let consumers = consumers.into_iter().filter(|c| !c.task.is_finished()).collect();
+    let consumers = consumers
+        .into_iter()
+        .filter(|c| !c.task.is_finished())
+        .collect();
     let summary = shutdown::drain(consumers, &worker, config.shutdown_grace, &mut stop).await;
     info!(
         worker = %worker,

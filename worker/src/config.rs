@@ -92,7 +92,9 @@ impl Config {
 
     /// The worker's name: `--name`/`WORKER_NAME`, else the platform's.
     pub fn worker_name(&self) -> String {
-        self.name.clone().unwrap_or_else(|| platform_name(|v| std::env::var(v).ok(), &host_name(), std::process::id()))
+        self.name.clone().unwrap_or_else(|| {
+            platform_name(|v| std::env::var(v).ok(), &host_name(), std::process::id())
+        })
     }
 }
 
@@ -140,7 +142,9 @@ fn parse_concurrency(s: &str) -> Result<usize, String> {
     const MAX: usize = 4096;
     match s.trim().parse::<usize>() {
         Ok(n) if (1..=MAX).contains(&n) => Ok(n),
-        _ => Err(format!("WORKER_CONCURRENCY must be a whole number from 1 to {MAX} (jobs per queue at once)")),
+        _ => Err(format!(
+            "WORKER_CONCURRENCY must be a whole number from 1 to {MAX} (jobs per queue at once)"
+        )),
     }
 }
 
@@ -172,14 +176,23 @@ mod tests {
     #[test]
     fn defaults_consume_every_known_queue_with_16_slots_on_port_9090() {
         let c = parse(&[]).unwrap();
-        assert_eq!(c.queues().iter().map(|q| q.as_str()).collect::<Vec<_>>(), known_queues());
-        assert_eq!((c.concurrency, c.port, c.shutdown_grace), (16, 9090, Duration::from_secs(25)));
+        assert_eq!(
+            c.queues().iter().map(|q| q.as_str()).collect::<Vec<_>>(),
+            known_queues()
+        );
+        assert_eq!(
+            (c.concurrency, c.port, c.shutdown_grace),
+            (16, 9090, Duration::from_secs(25))
+        );
     }
 
     #[test]
     fn an_unknown_queue_is_refused_with_the_known_ones_listed() {
         let err = parse(&["--queues", "bench,nope"]).unwrap_err().to_string();
-        assert!(err.contains("unknown queue \"nope\" in QUEUES; known queues: bench"), "{err}");
+        assert!(
+            err.contains("unknown queue \"nope\" in QUEUES; known queues: bench"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -191,19 +204,48 @@ mod tests {
     #[test]
     fn zero_concurrency_and_bad_durations_name_the_variable() {
         let err = parse(&["--concurrency", "0"]).unwrap_err().to_string();
-        assert!(err.contains("WORKER_CONCURRENCY must be a whole number from 1"), "{err}");
-        let err = parse(&["--shutdown-grace", "soon"]).unwrap_err().to_string();
-        assert!(err.contains("SHUTDOWN_GRACE") && err.contains("30s"), "{err}");
+        assert!(
+            err.contains("WORKER_CONCURRENCY must be a whole number from 1"),
+            "{err}"
+        );
+        let err = parse(&["--shutdown-grace", "soon"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SHUTDOWN_GRACE") && err.contains("30s"),
+            "{err}"
+        );
     }
 
     #[test]
     fn the_platform_names_the_worker_in_order_dyno_railway_hostname() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
-        assert_eq!(platform_name(env(&[("HOSTNAME", "pod-7"), ("DYNO", "worker.1")]), "h", 1), "worker.1");
-        assert_eq!(platform_name(env(&[("HOSTNAME", "pod-7"), ("RAILWAY_REPLICA_ID", "r-2")]), "h", 1), "r-2");
-        assert_eq!(platform_name(env(&[("HOSTNAME", "pod-7")]), "h", 1), "pod-7");
-        assert_eq!(platform_name(env(&[("HOSTNAME", " ")]), "box", 42), "box-42");
+        assert_eq!(
+            platform_name(env(&[("HOSTNAME", "pod-7"), ("DYNO", "worker.1")]), "h", 1),
+            "worker.1"
+        );
+        assert_eq!(
+            platform_name(
+                env(&[("HOSTNAME", "pod-7"), ("RAILWAY_REPLICA_ID", "r-2")]),
+                "h",
+                1
+            ),
+            "r-2"
+        );
+        assert_eq!(
+            platform_name(env(&[("HOSTNAME", "pod-7")]), "h", 1),
+            "pod-7"
+        );
+        assert_eq!(
+            platform_name(env(&[("HOSTNAME", " ")]), "box", 42),
+            "box-42"
+        );
     }
 }

@@ -63,9 +63,18 @@ pub struct Consumer {
 
 /// Starts the consumer of `queue`: the one place that maps a queue to its
 /// job kind and handler.
-pub fn start(queue: FairQueue, wake: watch::Receiver<u64>, setup: &Setup) -> anyhow::Result<Consumer> {
+pub fn start(
+    queue: FairQueue,
+    wake: watch::Receiver<u64>,
+    setup: &Setup,
+) -> anyhow::Result<Consumer> {
     match queue.name().as_str() {
-        Bench::QUEUE => Ok(run::<Bench, _, _>(queue, wake, setup, handlers::bench::handle)),
+        Bench::QUEUE => Ok(run::<Bench, _, _>(
+            queue,
+            wake,
+            setup,
+            handlers::bench::handle,
+        )),
         other => bail!(
             "queue {other:?} is known to this build but flotilla-worker has no handler for it; \
              add one line for it in worker/src/consumers.rs"
@@ -74,9 +83,14 @@ pub fn start(queue: FairQueue, wake: watch::Receiver<u64>, setup: &Setup) -> any
 }
 
 /// Builds and spawns the apalis worker for job kind `K`.
-fn run<K, H, Fut>(queue: FairQueue, wake: watch::Receiver<u64>, setup: &Setup, handler: H) -> Consumer
+fn run<K, H, Fut>(
+    queue: FairQueue,
+    wake: watch::Receiver<u64>,
+    setup: &Setup,
+    handler: H,
+) -> Consumer
 where
-    K: JobKind + Unpin,
+    K: JobKind,
     H: Fn(K::Payload, JobContext) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<(), JobError>> + Send + 'static,
 {
@@ -93,14 +107,20 @@ where
         .concurrency(setup.concurrency)
         .timeout(setup.job_timeout)
         .layer(TraceLayer::new().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
-        .layer(CatchPanicLayer::with_panic_handler(panic_error as fn(&Box<dyn Any + Send>) -> PanicError))
+        .layer(CatchPanicLayer::with_panic_handler(
+            panic_error as fn(&Box<dyn Any + Send>) -> PanicError,
+        ))
         .build(handler);
     let stop = setup.stop.clone();
     let task = tokio::spawn(worker.run_until(async move {
         stop.cancelled().await;
         Ok::<(), WorkerError>(())
     }));
-    Consumer { queue, handle, task }
+    Consumer {
+        queue,
+        handle,
+        task,
+    }
 }
 
 /// A panic's message as a (transient) error.
@@ -131,7 +151,8 @@ mod tests {
             stop: CancellationToken::new(),
         };
         for name in flotilla::kinds::known_queues() {
-            let queue = FairQueue::new(conn.clone(), &ns, name.parse().unwrap(), Default::default());
+            let queue =
+                FairQueue::new(conn.clone(), &ns, name.parse().unwrap(), Default::default());
             let (_tx, rx) = watch::channel(0);
             let consumer = start(queue, rx, &setup).unwrap_or_else(|e| panic!("{name}: {e}"));
             consumer.task.abort();

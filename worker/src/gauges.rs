@@ -9,7 +9,7 @@ use std::time::Duration;
 use flotilla::queue::FairQueue;
 use flotilla::telemetry::names;
 use metrics::gauge;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 /// How often the gauges are refreshed.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(3);
@@ -46,17 +46,17 @@ pub async fn run(queues: Vec<FairQueue>) {
 async fn refresh(queue: &FairQueue) -> Result<(), flotilla::queue::QueueError> {
     let depth = queue.depth().await?;
     let name = queue.name().to_string();
-    for (state, value) in
-        [("pending", depth.pending), ("scheduled", depth.scheduled), ("running", depth.running), ("dead", depth.dead)]
-    {
+    for (state, value) in [
+        ("pending", depth.pending),
+        ("scheduled", depth.scheduled),
+        ("running", depth.running),
+        ("dead", depth.dead),
+    ] {
         gauge!(names::QUEUE_DEPTH, "queue" => name.clone(), "state" => state).set(value as f64);
     }
-    gauge!(names::QUEUE_OLDEST_PENDING, "queue" => name.clone()).set(depth.oldest_pending_ms as f64 / 1000.0);
-    // `live_workers` fails when no worker is registered (it sends an empty
-    // pipeline): that is zero live workers, not an outage.
-    match queue.live_workers(LIVE_WITHIN).await {
-        Ok(live) => gauge!(names::WORKERS_LIVE, "queue" => name).set(live.len() as f64),
-        Err(e) => debug!(queue = %name, error = %e, "could not count live workers"),
-    }
+    gauge!(names::QUEUE_OLDEST_PENDING, "queue" => name.clone())
+        .set(depth.oldest_pending_ms as f64 / 1000.0);
+    let live = queue.live_workers(LIVE_WITHIN).await?;
+    gauge!(names::WORKERS_LIVE, "queue" => name).set(live.len() as f64);
     Ok(())
 }

@@ -42,7 +42,10 @@ pub struct Health {
 impl Health {
     /// Readiness over this connection.
     pub fn new(conn: ConnectionManager) -> Self {
-        Self { conn, shutting_down: AtomicBool::new(false) }
+        Self {
+            conn,
+            shutting_down: AtomicBool::new(false),
+        }
     }
 
     /// From now on the worker reports not ready.
@@ -64,7 +67,10 @@ impl Health {
                 Err(NotReady::RedisUnreachable)
             }
             Err(_) => {
-                debug!(deadline_ms = PING_DEADLINE.as_millis() as u64, "readiness: Redis PING timed out");
+                debug!(
+                    deadline_ms = PING_DEADLINE.as_millis() as u64,
+                    "readiness: Redis PING timed out"
+                );
                 Err(NotReady::RedisUnreachable)
             }
         }

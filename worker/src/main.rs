@@ -23,6 +23,9 @@ async fn main() {
 
 /// One line on stderr: the error and its causes, each said once.
 fn fail(e: anyhow::Error) -> ! {
-    eprintln!("flotilla-worker: {}", flotilla::backend::error_chain(e.as_ref()));
+    eprintln!(
+        "flotilla-worker: {}",
+        flotilla::backend::error_chain(e.as_ref())
+    );
     std::process::exit(1);
 }

@@ -82,10 +82,19 @@ pub struct Summary {
 /// Waits for the (already stopped) consumers to finish their running jobs
 /// within `grace`, then hands back whatever is left and leaves the worker
 /// registry for those that did not drain.
-pub async fn drain(mut consumers: Vec<Consumer>, worker: &str, grace: Duration, stop: &mut StopRequests) -> Summary {
+pub async fn drain(
+    mut consumers: Vec<Consumer>,
+    worker: &str,
+    grace: Duration,
+    stop: &mut StopRequests,
+) -> Summary {
     let started = Instant::now();
     let running_at_stop = consumers.iter().map(|c| c.handle.running()).sum();
-    info!(running = running_at_stop, grace_ms = grace.as_millis() as u64, "stopped claiming; waiting for running jobs");
+    info!(
+        running = running_at_stop,
+        grace_ms = grace.as_millis() as u64,
+        "stopped claiming; waiting for running jobs"
+    );
     let finished = join_all(consumers.iter_mut().map(|c| {
         let queue = c.queue.name().to_string();
         let task = &mut c.task;
@@ -121,5 +130,10 @@ pub async fn drain(mut consumers: Vec<Consumer>, worker: &str, grace: Duration, 
             }
         }
     }
-    Summary { running_at_stop, handed_back, drained: drained && handed_back == 0, took: started.elapsed() }
+    Summary {
+        running_at_stop,
+        handed_back,
+        drained: drained && handed_back == 0,
+        took: started.elapsed(),
+    }
 }

@@ -14,8 +14,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail, ensure};
-use apalis::prelude::{BackendExt, BoxDynError, Data, TaskSink, WorkerBuilder, WorkerContext};
 use apalis::layers::WorkerBuilderExt;
+use apalis::prelude::{BackendExt, BoxDynError, Data, TaskSink, WorkerBuilder, WorkerContext};
 use apalis_redis::{Config, ConnectionManager, RedisStorage};
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -87,7 +87,11 @@ struct Settings {
     poll_interval: Option<Duration>,
 }
 
-async fn noop(job: NoopJob, progress: Data<Arc<Progress>>, worker: WorkerContext) -> Result<(), BoxDynError> {
+async fn noop(
+    job: NoopJob,
+    progress: Data<Arc<Progress>>,
+    worker: WorkerContext,
+) -> Result<(), BoxDynError> {
     let first_run = usize::try_from(job.n)
         .ok()
         .and_then(|n| progress.seen.get(n))
@@ -122,8 +126,14 @@ impl ApalisBaseline {
             .batch_size(self.batch_size)
             .lock_tasks(false)
             .persist_results(true);
-        self.measure(redis_url, Settings { config, poll_interval: Some(self.poll_interval) })
-            .await
+        self.measure(
+            redis_url,
+            Settings {
+                config,
+                poll_interval: Some(self.poll_interval),
+            },
+        )
+        .await
     }
 
     async fn measure(&self, redis_url: &str, settings: Settings) -> anyhow::Result<ApalisResult> {
@@ -133,7 +143,13 @@ impl ApalisBaseline {
         let conn = apalis_redis::connect(redis_url)
             .await
             .with_context(|| format!("connecting to {redis_url}"))?;
-        let outcome = self.prepare_and_run(conn.clone(), settings.config.clone(), settings.poll_interval).await;
+        let outcome = self
+            .prepare_and_run(
+                conn.clone(),
+                settings.config.clone(),
+                settings.poll_interval,
+            )
+            .await;
         let cleanup = tokio::time::timeout(SETUP_TIMEOUT, delete_queue(conn, &settings.config))
             .await
             .map_err(|_| anyhow!("deleting the queue's keys timed out"))
@@ -166,29 +182,32 @@ impl ApalisBaseline {
             finished_at: OnceLock::new(),
         });
         let worker_name = format!("apalis-baseline-{queue}");
-        let worker: BoxFuture<'static, Result<(), apalis::prelude::WorkerError>> = match poll_interval {
-            Some(interval) => WorkerBuilder::new(worker_name.as_str())
-                .backend(storage.poll_with_interval(interval))
-                .data(progress.clone())
-                .concurrency(self.concurrency)
-                .build(noop)
-                .run()
-                .boxed(),
-            None => WorkerBuilder::new(worker_name.as_str())
-                .backend(storage)
-                .data(progress.clone())
-                .concurrency(self.concurrency)
-                .build(noop)
-                .run()
-                .boxed(),
-        };
+        let worker: BoxFuture<'static, Result<(), apalis::prelude::WorkerError>> =
+            match poll_interval {
+                Some(interval) => WorkerBuilder::new(worker_name.as_str())
+                    .backend(storage.poll_with_interval(interval))
+                    .data(progress.clone())
+                    .concurrency(self.concurrency)
+                    .build(noop)
+                    .run()
+                    .boxed(),
+                None => WorkerBuilder::new(worker_name.as_str())
+                    .backend(storage)
+                    .data(progress.clone())
+                    .concurrency(self.concurrency)
+                    .build(noop)
+                    .run()
+                    .boxed(),
+            };
 
         let started = Instant::now();
         let run = tokio::time::timeout(RUN_TIMEOUT, worker).await;
         let executed = progress.executed.load(Ordering::Acquire);
         let jobs = self.jobs;
         match run {
-            Err(_) => bail!("apalis worker timed out after {RUN_TIMEOUT:?} with {executed}/{jobs} jobs executed"),
+            Err(_) => bail!(
+                "apalis worker timed out after {RUN_TIMEOUT:?} with {executed}/{jobs} jobs executed"
+            ),
             Ok(Err(e)) => bail!("apalis worker failed with {executed}/{jobs} jobs executed: {e}"),
             Ok(Ok(())) => {}
         }
@@ -201,10 +220,16 @@ impl ApalisBaseline {
             "apalis worker executed {executed} handlers for {jobs} jobs ({duplicates} duplicate or unknown)"
         );
         let acked = done_count(conn, &config).await?;
-        ensure!(acked == jobs, "only {acked}/{jobs} jobs were acked as Done in Redis");
+        ensure!(
+            acked == jobs,
+            "only {acked}/{jobs} jobs were acked as Done in Redis"
+        );
 
         let elapsed = finished_at.duration_since(started);
-        Ok(ApalisResult { elapsed, jobs_per_s: jobs as f64 / elapsed.as_secs_f64() })
+        Ok(ApalisResult {
+            elapsed,
+            jobs_per_s: jobs as f64 / elapsed.as_secs_f64(),
+        })
     }
 
     /// Pushes `jobs` no-op jobs, `prefill_chunk` per `push_bulk` (one
@@ -219,7 +244,11 @@ impl ApalisBaseline {
     /// each chunk is moved to the active list right after it is pushed, as
     /// fetch_next.lua's promotion step would do. This one-off O(jobs) step
     /// is left out of the timing in both cases.
-    async fn prefill(&self, storage: &mut RedisStorage<NoopJob>, mut conn: ConnectionManager) -> anyhow::Result<()> {
+    async fn prefill(
+        &self,
+        storage: &mut RedisStorage<NoopJob>,
+        mut conn: ConnectionManager,
+    ) -> anyhow::Result<()> {
         let config = storage.get_config().clone();
         let mut next = 0;
         while next < self.jobs {
@@ -287,9 +316,11 @@ async fn delete_queue(mut conn: ConnectionManager, config: &Config) -> anyhow::R
         format!("{}:", config.idempotency_key_set()),
     ];
     let pattern = format!("{}:*", glob_escape(config.queue.as_ref()));
-    super::unlink_matching(&mut conn, &pattern, |k| fixed.contains(k) || prefixes.iter().any(|p| k.starts_with(p.as_str())))
-        .await
-        .context("deleting the queue's keys")?;
+    super::unlink_matching(&mut conn, &pattern, |k| {
+        fixed.contains(k) || prefixes.iter().any(|p| k.starts_with(p.as_str()))
+    })
+    .await
+    .context("deleting the queue's keys")?;
     redis::cmd("ZREM")
         .arg("core:apalis:queues:list")
         .arg(config.workers_set())

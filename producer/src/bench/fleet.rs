@@ -115,7 +115,11 @@ impl WorkerProcess {
 
     /// SIGTERM, as a platform would send it; waits for a clean exit.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        let sent = Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status().await?;
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid.to_string())
+            .status()
+            .await?;
         if !sent.success() {
             bail!("could not signal worker {}", self.pid);
         }

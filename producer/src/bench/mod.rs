@@ -58,11 +58,20 @@ pub async fn unlink_matching(
 ) -> anyhow::Result<()> {
     let mut cursor: u64 = 0;
     loop {
-        let (next, keys): (u64, Vec<String>) =
-            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(2_000).query_async(conn).await?;
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(2_000)
+            .query_async(conn)
+            .await?;
         let ours: Vec<&String> = keys.iter().filter(|k| keep(k)).collect();
         if !ours.is_empty() {
-            redis::cmd("UNLINK").arg(ours).query_async::<()>(conn).await?;
+            redis::cmd("UNLINK")
+                .arg(ours)
+                .query_async::<()>(conn)
+                .await?;
         }
         if next == 0 {
             return Ok(());
@@ -78,7 +87,9 @@ pub async fn run(redis_url: &str, args: BenchArgs) -> anyhow::Result<()> {
         anyhow::bail!("--scale must be in (0, 10]; 1.0 runs the documented sizes");
     }
     if cfg!(debug_assertions) {
-        eprintln!("warning: this is a debug build; for real figures run `cargo run --release -p flotilla-producer -- bench ...`");
+        eprintln!(
+            "warning: this is a debug build; for real figures run `cargo run --release -p flotilla-producer -- bench ...`"
+        );
     }
     let scaled = |n: usize| ((n as f64 * args.scale).round() as usize).max(1);
     match args.scenario {

@@ -139,9 +139,21 @@ struct Scenario {
 
 impl Scenario {
     async fn new(conn: &ConnectionManager) -> anyhow::Result<Self> {
-        let namespace = Namespace::parse(&format!("bench-{}", ulid::Ulid::new().to_string().to_lowercase()))?;
-        let queue = FairQueue::new(conn.clone(), &namespace, QueueName::parse(Bench::QUEUE)?, QueueSettings::default());
-        Ok(Scenario { namespace, queue, conn: conn.clone() })
+        let namespace = Namespace::parse(&format!(
+            "bench-{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ))?;
+        let queue = FairQueue::new(
+            conn.clone(),
+            &namespace,
+            QueueName::parse(Bench::QUEUE)?,
+            QueueSettings::default(),
+        );
+        Ok(Scenario {
+            namespace,
+            queue,
+            conn: conn.clone(),
+        })
     }
 
     /// Deletes every key of the scenario's namespace.
@@ -151,34 +163,61 @@ impl Scenario {
     }
 
     /// Enqueues `n` jobs per tenant, round robin, in batches.
-    async fn fill(&self, tenants: &[TenantId], per_tenant: usize, job: &BenchJob) -> anyhow::Result<Vec<JobId>> {
+    async fn fill(
+        &self,
+        tenants: &[TenantId],
+        per_tenant: usize,
+        job: &BenchJob,
+    ) -> anyhow::Result<Vec<JobId>> {
         let payload = serde_json::to_string(job)?;
         let attempts = Bench::retry_policy().max_attempts;
         let all: Vec<NewJob> = (0..per_tenant)
-            .flat_map(|_| tenants.iter().map(|t| NewJob::new(t.clone(), payload.clone(), attempts)))
+            .flat_map(|_| {
+                tenants
+                    .iter()
+                    .map(|t| NewJob::new(t.clone(), payload.clone(), attempts))
+            })
             .collect();
         let mut ids = Vec::with_capacity(all.len());
         for chunk in all.chunks(2_000) {
-            ids.extend(self.queue.enqueue_batch(chunk).await?.iter().map(|e| e.id()));
+            ids.extend(
+                self.queue
+                    .enqueue_batch(chunk)
+                    .await?
+                    .iter()
+                    .map(|e| e.id()),
+            );
         }
         Ok(ids)
     }
 
     async fn completed(&self) -> anyhow::Result<u64> {
         let mut conn = self.conn.clone();
-        let n: Option<u64> = redis::cmd("HGET").arg(self.queue.keys().meta()).arg("completed").query_async(&mut conn).await?;
+        let n: Option<u64> = redis::cmd("HGET")
+            .arg(self.queue.keys().meta())
+            .arg("completed")
+            .query_async(&mut conn)
+            .await?;
         Ok(n.unwrap_or(0))
     }
 
     /// Waits until `target` jobs are done, or fails after `limit`.
-    async fn wait_completed(&self, target: u64, limit: Duration, mut tick: impl FnMut()) -> anyhow::Result<Instant> {
+    async fn wait_completed(
+        &self,
+        target: u64,
+        limit: Duration,
+        mut tick: impl FnMut(),
+    ) -> anyhow::Result<Instant> {
         let deadline = Instant::now() + limit;
         loop {
             if self.completed().await? >= target {
                 return Ok(Instant::now());
             }
             if Instant::now() > deadline {
-                bail!("only {} of {target} jobs finished within {limit:?}", self.completed().await?);
+                bail!(
+                    "only {} of {target} jobs finished within {limit:?}",
+                    self.completed().await?
+                );
             }
             tick();
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -198,14 +237,20 @@ impl Scenario {
             }
         }
         if waits.len() != ids.len() {
-            bail!("{} of {} jobs finished; expected all", waits.len(), ids.len());
+            bail!(
+                "{} of {} jobs finished; expected all",
+                waits.len(),
+                ids.len()
+            );
         }
         Ok(waits)
     }
 }
 
 fn tenants(prefix: &str, n: usize) -> anyhow::Result<Vec<TenantId>> {
-    (0..n).map(|i| TenantId::parse(&format!("{prefix}-{i}")).map_err(Into::into)).collect()
+    (0..n)
+        .map(|i| TenantId::parse(&format!("{prefix}-{i}")).map_err(Into::into))
+        .collect()
 }
 
 impl QueueBench {
@@ -224,17 +269,36 @@ impl QueueBench {
     pub async fn run(&self) -> anyhow::Result<QueueReport> {
         let (_, conn) = flotilla::redis_conn::connect(&self.redis_url).await?;
 
-        eprintln!("bench queue: flotilla throughput, {} no-op jobs, concurrency {}", self.jobs, self.concurrency);
-        let (flotilla_rate, rss) = self.flotilla_throughput(&conn, 1).await.context("flotilla throughput")?;
-        let (flotilla_rate_16, _) = self.flotilla_throughput(&conn, 16).await.context("flotilla throughput, 16 tenants")?;
+        eprintln!(
+            "bench queue: flotilla throughput, {} no-op jobs, concurrency {}",
+            self.jobs, self.concurrency
+        );
+        let (flotilla_rate, rss) = self
+            .flotilla_throughput(&conn, 1)
+            .await
+            .context("flotilla throughput")?;
+        let (flotilla_rate_16, _) = self
+            .flotilla_throughput(&conn, 16)
+            .await
+            .context("flotilla throughput, 16 tenants")?;
         let apalis_rate = if self.skip_apalis {
             None
         } else {
             eprintln!("bench queue: apalis-redis throughput, same jobs and Redis");
-            let baseline = ApalisBaseline { jobs: self.jobs, concurrency: self.concurrency, ..ApalisBaseline::default() };
+            let baseline = ApalisBaseline {
+                jobs: self.jobs,
+                concurrency: self.concurrency,
+                ..ApalisBaseline::default()
+            };
             let queue = format!("flotilla-bench-apalis-{}", std::process::id());
-            let result = baseline.run(&self.redis_url, &queue).await.context("apalis-redis throughput")?;
-            eprintln!("bench queue: apalis-redis ran {} jobs in {:.2?}", self.jobs, result.elapsed);
+            let result = baseline
+                .run(&self.redis_url, &queue)
+                .await
+                .context("apalis-redis throughput")?;
+            eprintln!(
+                "bench queue: apalis-redis ran {} jobs in {:.2?}",
+                self.jobs, result.elapsed
+            );
             Some(result.jobs_per_s)
         };
 
@@ -242,8 +306,14 @@ impl QueueBench {
             "bench queue: fairness, {} quiet tenants x {} jobs behind {} noisy jobs",
             self.quiet_tenants, self.quiet_jobs, self.noisy_jobs
         );
-        let unloaded = self.quiet_waits(&conn, false).await.context("fairness, unloaded")?;
-        let loaded = self.quiet_waits(&conn, true).await.context("fairness, loaded")?;
+        let unloaded = self
+            .quiet_waits(&conn, false)
+            .await
+            .context("fairness, unloaded")?;
+        let loaded = self
+            .quiet_waits(&conn, true)
+            .await
+            .context("fairness, loaded")?;
         eprintln!("bench queue: shares of three saturated tenants with weights 1:2:4");
         let shares = self.shares(&conn).await.context("weighted shares")?;
         let shares_max_error_pct = shares
@@ -254,7 +324,10 @@ impl QueueBench {
             })
             .fold(0.0, f64::max);
 
-        eprintln!("bench queue: pickup latency at {} jobs/s for {:?}", self.pickup_rate, self.pickup_duration);
+        eprintln!(
+            "bench queue: pickup latency at {} jobs/s for {:?}",
+            self.pickup_rate, self.pickup_duration
+        );
         let pickup = self.pickup(&conn).await.context("pickup latency")?;
 
         Ok(QueueReport {
@@ -282,7 +355,11 @@ impl QueueBench {
 
     /// Pre-fills no-op jobs over `tenant_count` tenants, then times one worker
     /// process from its spawn to the last ack; samples its memory meanwhile.
-    async fn flotilla_throughput(&self, conn: &ConnectionManager, tenant_count: usize) -> anyhow::Result<(f64, Rss)> {
+    async fn flotilla_throughput(
+        &self,
+        conn: &ConnectionManager,
+        tenant_count: usize,
+    ) -> anyhow::Result<(f64, Rss)> {
         let s = Scenario::new(conn).await?;
         let result = async {
             // Idle memory first, on an empty queue.
@@ -319,15 +396,29 @@ impl QueueBench {
     }
 
     /// Quiet tenants' waits, with or without a noisy tenant's backlog queued first.
-    async fn quiet_waits(&self, conn: &ConnectionManager, noisy: bool) -> anyhow::Result<Percentiles> {
+    async fn quiet_waits(
+        &self,
+        conn: &ConnectionManager,
+        noisy: bool,
+    ) -> anyhow::Result<Percentiles> {
         let s = Scenario::new(conn).await?;
         let result = async {
             let worker = WorkerProcess::start(&self.spec(&s.namespace), &s.queue).await?;
-            let one_ms = BenchJob { sleep_ms: 1, ..BenchJob::default() };
+            let one_ms = BenchJob {
+                sleep_ms: 1,
+                ..BenchJob::default()
+            };
             if noisy {
-                s.fill(&tenants("noisy", 1)?, self.noisy_jobs, &one_ms).await?;
+                s.fill(&tenants("noisy", 1)?, self.noisy_jobs, &one_ms)
+                    .await?;
             }
-            let quiet = s.fill(&tenants("quiet", self.quiet_tenants)?, self.quiet_jobs, &one_ms).await?;
+            let quiet = s
+                .fill(
+                    &tenants("quiet", self.quiet_tenants)?,
+                    self.quiet_jobs,
+                    &one_ms,
+                )
+                .await?;
             // Done when every quiet job is; the noisy backlog may still be running.
             let deadline = Instant::now() + Duration::from_secs(300);
             loop {
@@ -353,18 +444,28 @@ impl QueueBench {
     async fn shares(&self, conn: &ConnectionManager) -> anyhow::Result<BTreeMap<String, f64>> {
         let s = Scenario::new(conn).await?;
         let result = async {
-            let weighted: Vec<(TenantId, f64)> =
-                vec![(TenantId::parse("weight-1")?, 1.0), (TenantId::parse("weight-2")?, 2.0), (TenantId::parse("weight-4")?, 4.0)];
-            let one_ms = BenchJob { sleep_ms: 1, ..BenchJob::default() };
+            let weighted: Vec<(TenantId, f64)> = vec![
+                (TenantId::parse("weight-1")?, 1.0),
+                (TenantId::parse("weight-2")?, 2.0),
+                (TenantId::parse("weight-4")?, 4.0),
+            ];
+            let one_ms = BenchJob {
+                sleep_ms: 1,
+                ..BenchJob::default()
+            };
             for (t, w) in &weighted {
-                s.queue.set_tenant_policy(t, TenantPolicy { weight: *w, cap: 0 }).await?;
-                s.fill(std::slice::from_ref(t), self.share_jobs, &one_ms).await?;
+                s.queue
+                    .set_tenant_policy(t, TenantPolicy { weight: *w, cap: 0 })
+                    .await?;
+                s.fill(std::slice::from_ref(t), self.share_jobs, &one_ms)
+                    .await?;
             }
             let worker = WorkerProcess::start(&self.spec(&s.namespace), &s.queue).await?;
             // Measure while all three still have work: the heaviest gets 4/7 of
             // the claims, so stop well before it could run dry.
             let target = (self.share_jobs * 3 / 4) as u64;
-            s.wait_completed(target, Duration::from_secs(300), || {}).await?;
+            s.wait_completed(target, Duration::from_secs(300), || {})
+                .await?;
             let mut conn = s.conn.clone();
             let mut pipe = redis::pipe();
             for (t, _) in &weighted {
@@ -374,7 +475,11 @@ impl QueueBench {
             worker.stop().await?;
             let claimed: Vec<f64> = left.iter().map(|l| (self.share_jobs - l) as f64).collect();
             let sum: f64 = claimed.iter().sum();
-            Ok(weighted.iter().zip(claimed).map(|((_, w), c)| (format!("{w}"), c / sum)).collect())
+            Ok(weighted
+                .iter()
+                .zip(claimed)
+                .map(|((_, w), c)| (format!("{w}"), c / sum))
+                .collect())
         }
         .await;
         s.cleanup().await?;
@@ -389,7 +494,8 @@ impl QueueBench {
             let tenants = tenants("steady", 10)?;
             let payload = serde_json::to_string(&BenchJob::default())?;
             let total = (f64::from(self.pickup_rate) * self.pickup_duration.as_secs_f64()) as usize;
-            let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(self.pickup_rate)));
+            let mut ticker =
+                tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(self.pickup_rate)));
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut ids = Vec::with_capacity(total);
             for i in 0..total {
@@ -397,10 +503,17 @@ impl QueueBench {
                 let job = NewJob::new(tenants[i % tenants.len()].clone(), payload.clone(), 1);
                 ids.push(s.queue.enqueue(job).await?.id());
             }
-            s.wait_completed(total as u64, Duration::from_secs(60), || {}).await?;
+            s.wait_completed(total as u64, Duration::from_secs(60), || {})
+                .await?;
             worker.stop().await?;
             let p = Percentiles::of(s.waits_ms(&ids).await?);
-            Ok(Pickup { rate_per_s: self.pickup_rate, jobs: total, p50_ms: p.p50, p99_ms: p.p99, max_ms: p.max })
+            Ok(Pickup {
+                rate_per_s: self.pickup_rate,
+                jobs: total,
+                p50_ms: p.p50,
+                p99_ms: p.p99,
+                max_ms: p.max,
+            })
         }
         .await;
         s.cleanup().await?;
@@ -415,22 +528,78 @@ pub fn print_table(r: &QueueReport) {
     let opt = |v: Option<f64>, unit: &str| v.map_or("n/a".to_string(), |v| format!("{v:.1}{unit}"));
     println!("{:<56} {:>14}   target", "flotilla bench queue", "measured");
     println!("{}", "-".repeat(90));
-    println!("{:<56} {:>14.0}", format!("throughput, flotilla (jobs/s, {} jobs, c={}, prefetch {THROUGHPUT_PREFETCH})", t.jobs, t.concurrency), t.flotilla_jobs_per_s);
-    println!("{:<56} {:>14.0}", "throughput, flotilla over 16 tenants (jobs/s)", t.flotilla_16_tenants_jobs_per_s);
-    println!("{:<56} {:>14}", "throughput, apalis-redis 1.0 (batch 50, 10 ms poll)", opt(t.apalis_redis_jobs_per_s, ""));
-    println!("{:<56} {:>14}   >= 1.5x", "throughput ratio flotilla / apalis-redis", opt(t.ratio, "x"));
-    println!("{:<56} {:>14.1}", "quiet tenants' wait p50, unloaded (ms)", f.quiet_p50_ms_unloaded);
-    println!("{:<56} {:>14.1}", "quiet tenants' wait p99, unloaded (ms)", f.quiet_p99_ms_unloaded);
-    println!("{:<56} {:>14.1}", "quiet tenants' wait p50, noisy backlog (ms)", f.quiet_p50_ms_loaded);
-    println!("{:<56} {:>14.1}", "quiet tenants' wait p99, noisy backlog (ms)", f.quiet_p99_ms_loaded);
-    println!("{:<56} {:>14.2}   <= 1.5x", "quiet p99 ratio loaded / unloaded", f.quiet_p99_ratio);
+    println!(
+        "{:<56} {:>14.0}",
+        format!(
+            "throughput, flotilla (jobs/s, {} jobs, c={}, prefetch {THROUGHPUT_PREFETCH})",
+            t.jobs, t.concurrency
+        ),
+        t.flotilla_jobs_per_s
+    );
+    println!(
+        "{:<56} {:>14.0}",
+        "throughput, flotilla over 16 tenants (jobs/s)", t.flotilla_16_tenants_jobs_per_s
+    );
+    println!(
+        "{:<56} {:>14}",
+        "throughput, apalis-redis 1.0 (batch 50, 10 ms poll)",
+        opt(t.apalis_redis_jobs_per_s, "")
+    );
+    println!(
+        "{:<56} {:>14}   >= 1.5x",
+        "throughput ratio flotilla / apalis-redis",
+        opt(t.ratio, "x")
+    );
+    println!(
+        "{:<56} {:>14.1}",
+        "quiet tenants' wait p50, unloaded (ms)", f.quiet_p50_ms_unloaded
+    );
+    println!(
+        "{:<56} {:>14.1}",
+        "quiet tenants' wait p99, unloaded (ms)", f.quiet_p99_ms_unloaded
+    );
+    println!(
+        "{:<56} {:>14.1}",
+        "quiet tenants' wait p50, noisy backlog (ms)", f.quiet_p50_ms_loaded
+    );
+    println!(
+        "{:<56} {:>14.1}",
+        "quiet tenants' wait p99, noisy backlog (ms)", f.quiet_p99_ms_loaded
+    );
+    println!(
+        "{:<56} {:>14.2}   <= 1.5x",
+        "quiet p99 ratio loaded / unloaded", f.quiet_p99_ratio
+    );
     for (w, share) in &f.shares {
         let fair = w.parse::<f64>().unwrap_or(0.0) / 7.0;
-        println!("{:<56} {:>14.3}   {fair:.3}", format!("share of weight-{w} tenant"), share);
+        println!(
+            "{:<56} {:>14.3}   {fair:.3}",
+            format!("share of weight-{w} tenant"),
+            share
+        );
     }
-    println!("{:<56} {:>14.1}   <= 10 %", "largest share error (%)", f.shares_max_error_pct);
-    println!("{:<56} {:>14.1}", format!("pickup p50 at {}/s (ms)", r.pickup.rate_per_s), r.pickup.p50_ms);
-    println!("{:<56} {:>14.1}   <= 5 ms", format!("pickup p99 at {}/s (ms)", r.pickup.rate_per_s), r.pickup.p99_ms);
-    println!("{:<56} {:>14}   < 30 MB", "worker RSS idle (MiB)", opt(r.rss.idle_mb, ""));
-    println!("{:<56} {:>14}", "worker RSS under load (MiB)", opt(r.rss.load_mb, ""));
+    println!(
+        "{:<56} {:>14.1}   <= 10 %",
+        "largest share error (%)", f.shares_max_error_pct
+    );
+    println!(
+        "{:<56} {:>14.1}",
+        format!("pickup p50 at {}/s (ms)", r.pickup.rate_per_s),
+        r.pickup.p50_ms
+    );
+    println!(
+        "{:<56} {:>14.1}   <= 5 ms",
+        format!("pickup p99 at {}/s (ms)", r.pickup.rate_per_s),
+        r.pickup.p99_ms
+    );
+    println!(
+        "{:<56} {:>14}   < 30 MB",
+        "worker RSS idle (MiB)",
+        opt(r.rss.idle_mb, "")
+    );
+    println!(
+        "{:<56} {:>14}",
+        "worker RSS under load (MiB)",
+        opt(r.rss.load_mb, "")
+    );
 }

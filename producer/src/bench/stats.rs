@@ -15,14 +15,22 @@ impl Percentiles {
     /// Nearest-rank percentiles of `values` (all zero when empty).
     pub fn of(mut values: Vec<f64>) -> Self {
         if values.is_empty() {
-            return Percentiles { p50: 0.0, p99: 0.0, max: 0.0 };
+            return Percentiles {
+                p50: 0.0,
+                p99: 0.0,
+                max: 0.0,
+            };
         }
         values.sort_by(f64::total_cmp);
         let at = |q: f64| {
             let rank = (q * values.len() as f64).ceil() as usize;
             values[rank.clamp(1, values.len()) - 1]
         };
-        Percentiles { p50: at(0.50), p99: at(0.99), max: values[values.len() - 1] }
+        Percentiles {
+            p50: at(0.50),
+            p99: at(0.99),
+            max: values[values.len() - 1],
+        }
     }
 }
 

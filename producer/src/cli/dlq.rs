@@ -77,13 +77,19 @@ struct BulkResult {
 pub async fn run(redis: &RedisArgs, queue: &QueueArgs, cmd: DlqCommand) -> anyhow::Result<()> {
     let queues = Queues::open(redis, queue).await?;
     match cmd {
-        DlqCommand::List { queue, tenant, limit, offset, out } => {
+        DlqCommand::List {
+            queue,
+            tenant,
+            limit,
+            offset,
+            out,
+        } => {
             let tenant = tenant.as_deref().map(TenantId::parse).transpose()?;
             let mut jobs = Vec::new();
             for q in selected(&queues, queue.as_deref())? {
                 jobs.extend(q.dead_jobs(tenant.as_ref(), offset, limit).await?);
             }
-            jobs.sort_by(|a, b| b.finished_at.cmp(&a.finished_at));
+            jobs.sort_by_key(|j| std::cmp::Reverse(j.finished_at));
             jobs.truncate(limit);
             if out.json {
                 return print_json(&jobs);
@@ -93,16 +99,26 @@ pub async fn run(redis: &RedisArgs, queue: &QueueArgs, cmd: DlqCommand) -> anyho
             }
             for j in jobs {
                 let died = j.finished_at.map(time).unwrap_or_default();
-                println!("{}  {:<10} {:<16} {died}  {}", j.id, j.queue, j.tenant, j.last_error.unwrap_or_default());
+                println!(
+                    "{}  {:<10} {:<16} {died}  {}",
+                    j.id,
+                    j.queue,
+                    j.tenant,
+                    j.last_error.unwrap_or_default()
+                );
             }
             Ok(())
         }
         DlqCommand::Show { id, out } => {
             let id = JobId::parse(id.trim())?;
             let Some(status) = queues.find_job(id).await? else {
-                bail!("no job {id} on any queue (dead jobs are kept 7 days by default, FLOTILLA_DEAD_TTL)");
+                bail!(
+                    "no job {id} on any queue (dead jobs are kept 7 days by default, FLOTILLA_DEAD_TTL)"
+                );
             };
-            if out.json { print_json(&status) } else {
+            if out.json {
+                print_json(&status)
+            } else {
                 print_status(&status);
                 Ok(())
             }
@@ -126,11 +142,23 @@ fn selected<'a>(queues: &'a Queues, name: Option<&str>) -> anyhow::Result<Vec<&'
 }
 
 async fn apply(queues: &Queues, bulk: Bulk, action: Action) -> anyhow::Result<()> {
-    let verb = if action == Action::Replay { "replayed" } else { "purged" };
+    let verb = if action == Action::Replay {
+        "replayed"
+    } else {
+        "purged"
+    };
     let targets = selected(queues, bulk.queue.as_deref())?;
-    let mut result = BulkResult { action: verb, done: 0, missing: Vec::new() };
+    let mut result = BulkResult {
+        action: verb,
+        done: 0,
+        missing: Vec::new(),
+    };
     if !bulk.ids.is_empty() {
-        let ids = bulk.ids.iter().map(|s| JobId::parse(s.trim())).collect::<Result<Vec<_>, _>>()?;
+        let ids = bulk
+            .ids
+            .iter()
+            .map(|s| JobId::parse(s.trim()))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut found = vec![false; ids.len()];
         for q in targets {
             let hits = match action {
@@ -142,12 +170,20 @@ async fn apply(queues: &Queues, bulk: Bulk, action: Action) -> anyhow::Result<()
             }
         }
         result.done = found.iter().filter(|f| **f).count() as u64;
-        result.missing = ids.iter().zip(&found).filter(|(_, f)| !**f).map(|(id, _)| id.to_string()).collect();
+        result.missing = ids
+            .iter()
+            .zip(&found)
+            .filter(|(_, f)| !**f)
+            .map(|(id, _)| id.to_string())
+            .collect();
     } else if bulk.tenant.is_some() || bulk.all {
         if action == Action::Purge && !bulk.yes {
             bail!("purging in bulk deletes jobs for good: add --yes to confirm");
         }
-        let filter = DeadFilter { tenant: bulk.tenant.as_deref().map(TenantId::parse).transpose()?, died_before_ms: None };
+        let filter = DeadFilter {
+            tenant: bulk.tenant.as_deref().map(TenantId::parse).transpose()?,
+            died_before_ms: None,
+        };
         for q in targets {
             let total = q.depth().await?.dead;
             let bar = progress(total, &format!("{verb} {}", q.name()), bulk.out.json);

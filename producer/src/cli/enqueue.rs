@@ -72,7 +72,11 @@ pub async fn run(redis: &RedisArgs, queue: &QueueArgs, args: EnqueueArgs) -> any
     };
     let queues = Queues::open(redis, queue).await?;
     let q = queues.get(&args.queue)?;
-    let bar = progress(jobs.len() as u64, "enqueueing", args.json || jobs.len() < BATCH);
+    let bar = progress(
+        jobs.len() as u64,
+        "enqueueing",
+        args.json || jobs.len() < BATCH,
+    );
     let mut summary = Summary::default();
     let mut conflicts = Vec::new();
     for (chunk_no, chunk) in jobs.chunks(BATCH).enumerate() {
@@ -91,7 +95,8 @@ pub async fn run(redis: &RedisArgs, queue: &QueueArgs, args: EnqueueArgs) -> any
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    counter!(flotilla::telemetry::names::JOBS_ENQUEUED, "queue" => args.queue.clone()).increment(summary.enqueued as u64);
+    counter!(flotilla::telemetry::names::JOBS_ENQUEUED, "queue" => args.queue.clone())
+        .increment(summary.enqueued as u64);
 
     if args.json {
         print_json(&summary)?;
@@ -99,7 +104,10 @@ pub async fn run(redis: &RedisArgs, queue: &QueueArgs, args: EnqueueArgs) -> any
         match (&summary, conflicts.first()) {
             (_, Some(_)) => {}
             (s, None) if s.duplicates == 1 => {
-                println!("already enqueued with this idempotency key: job {} (nothing new enqueued)", s.ids[0])
+                println!(
+                    "already enqueued with this idempotency key: job {} (nothing new enqueued)",
+                    s.ids[0]
+                )
             }
             (s, None) => println!("enqueued job {} on {}", s.ids[0], args.queue),
         }
@@ -110,7 +118,11 @@ pub async fn run(redis: &RedisArgs, queue: &QueueArgs, args: EnqueueArgs) -> any
         );
     }
     if let Some((line, first)) = conflicts.first() {
-        let at = if jobs.len() == 1 { String::new() } else { format!("line {line}: ") };
+        let at = if jobs.len() == 1 {
+            String::new()
+        } else {
+            format!("line {line}: ")
+        };
         bail!(
             "{at}idempotency key already used with a different payload by job {first}; use a new key for a different job ({} conflict(s) in all)",
             conflicts.len()
@@ -142,7 +154,8 @@ fn read_lines(path: &PathBuf, args: &EnqueueArgs) -> anyhow::Result<Vec<NewJob>>
     let reader: Box<dyn std::io::BufRead> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         Box::new(std::io::BufReader::new(file))
     };
     let mut jobs = Vec::new();
@@ -161,11 +174,22 @@ fn read_lines(path: &PathBuf, args: &EnqueueArgs) -> anyhow::Result<Vec<NewJob>>
         }
     }
     if !errors.is_empty() {
-        let shown: Vec<&str> = errors.iter().take(MAX_REPORTED).map(String::as_str).collect();
-        bail!("{} bad line(s), nothing enqueued: {}", errors.len(), shown.join("; "));
+        let shown: Vec<&str> = errors
+            .iter()
+            .take(MAX_REPORTED)
+            .map(String::as_str)
+            .collect();
+        bail!(
+            "{} bad line(s), nothing enqueued: {}",
+            errors.len(),
+            shown.join("; ")
+        );
     }
     if jobs.is_empty() {
-        bail!("{} holds no jobs (one JSON object per line)", path.display());
+        bail!(
+            "{} holds no jobs (one JSON object per line)",
+            path.display()
+        );
     }
     Ok(jobs)
 }

@@ -17,7 +17,16 @@ pub async fn run(redis: &RedisArgs, queue: &QueueArgs, out: Output) -> anyhow::R
     }
     println!(
         "{:<14} {:>9} {:>9} {:>9} {:>9} {:>12} {:>8} {:>8} {:>10} {:>10}",
-        "queue", "pending", "scheduled", "running", "dead", "oldest (s)", "ready", "capped", "done", "enqueued"
+        "queue",
+        "pending",
+        "scheduled",
+        "running",
+        "dead",
+        "oldest (s)",
+        "ready",
+        "capped",
+        "done",
+        "enqueued"
     );
     for d in depths {
         println!(

@@ -58,7 +58,10 @@ async fn accept(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
-    let queue = state.queues.get(queue_name).map_err(|e| Problem::new(StatusCode::NOT_FOUND, e.to_string()))?;
+    let queue = state
+        .queues
+        .get(queue_name)
+        .map_err(|e| Problem::new(StatusCode::NOT_FOUND, e.to_string()))?;
     let body = body.map_err(|e| match e {
         BytesRejection::FailedToBufferBody(_) => Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -67,7 +70,10 @@ async fn accept(
         other => Problem::new(StatusCode::BAD_REQUEST, other.body_text()),
     })?;
     if !is_json(headers) {
-        return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the job as JSON with Content-Type: application/json"));
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the job as JSON with Content-Type: application/json",
+        ));
     }
     let mut request: JobRequest = serde_json::from_slice(&body).map_err(|e| {
         use serde_json::error::Category;
@@ -81,9 +87,21 @@ async fn accept(
             .to_str()
             .ok()
             .and_then(|k| IdempotencyKey::parse(k.trim().trim_matches('"')).ok())
-            .ok_or_else(|| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Idempotency-Key: use 1 to 255 printable ASCII characters without spaces"))?;
-        if request.idempotency_key.as_deref().is_some_and(|k| k != key.as_str()) {
-            return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "the Idempotency-Key header and the body's idempotency_key differ; send one"));
+            .ok_or_else(|| {
+                Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Idempotency-Key: use 1 to 255 printable ASCII characters without spaces",
+                )
+            })?;
+        if request
+            .idempotency_key
+            .as_deref()
+            .is_some_and(|k| k != key.as_str())
+        {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the Idempotency-Key header and the body's idempotency_key differ; send one",
+            ));
         }
         request.idempotency_key = Some(key.as_str().to_owned());
     }
@@ -99,20 +117,25 @@ async fn accept(
     })?;
     let scheduled = job.delay > std::time::Duration::ZERO || job.run_at_ms.is_some();
     let tenant = job.tenant.to_string();
-    let result = queue
-        .enqueue(job)
-        .await
-        .map_err(|e| Problem::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e}; retry with the same Idempotency-Key")))?;
+    let result = queue.enqueue(job).await.map_err(|e| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{e}; retry with the same Idempotency-Key"),
+        )
+    })?;
     let (id, duplicate) = match result {
         Enqueued::New(id) => {
-            counter!(flotilla::telemetry::names::JOBS_ENQUEUED, "queue" => queue_name.to_owned()).increment(1);
+            counter!(flotilla::telemetry::names::JOBS_ENQUEUED, "queue" => queue_name.to_owned())
+                .increment(1);
             (id, false)
         }
         Enqueued::Duplicate(id) => (id, true),
         Enqueued::Conflict(id) => {
             return Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                format!("this Idempotency-Key was used for job {id} with a different body; use a new key for a different job"),
+                format!(
+                    "this Idempotency-Key was used for job {id} with a different body; use a new key for a different job"
+                ),
             ));
         }
     };
@@ -127,7 +150,9 @@ async fn accept(
     let location = HeaderValue::from_str(&format!("/v1/jobs/{id}")).expect("ids are header-safe");
     response.headers_mut().insert(header::LOCATION, location);
     if duplicate {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
 }
@@ -135,11 +160,21 @@ async fn accept(
 /// `GET /v1/jobs/{id}`.
 pub async fn status(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     let Ok(id) = JobId::parse(&id) else {
-        return Problem::new(StatusCode::NOT_FOUND, format!("{id:?} is not a job id (a 26-character ULID)")).into_response();
+        return Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("{id:?} is not a job id (a 26-character ULID)"),
+        )
+        .into_response();
     };
     match state.queues.find_job(id).await {
         Ok(Some(status)) => Json(status).into_response(),
-        Ok(None) => Problem::new(StatusCode::NOT_FOUND, format!("no job {id}; finished jobs are kept for FLOTILLA_FINISHED_TTL (1h by default)")).into_response(),
+        Ok(None) => Problem::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no job {id}; finished jobs are kept for FLOTILLA_FINISHED_TTL (1h by default)"
+            ),
+        )
+        .into_response(),
         Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     }
 }
@@ -150,7 +185,9 @@ pub async fn queues(State(state): State<Arc<AppState>>) -> Response {
     for q in state.queues.all() {
         match q.depth().await {
             Ok(d) => depths.push(d),
-            Err(e) => return Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+            Err(e) => {
+                return Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
+            }
         }
     }
     Json(depths).into_response()

@@ -55,7 +55,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .fallback(|| async { problem::Problem::new(StatusCode::NOT_FOUND, "no such route; see the README for the API") })
+        .fallback(|| async {
+            problem::Problem::new(
+                StatusCode::NOT_FOUND,
+                "no such route; see the README for the API",
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -67,14 +72,29 @@ pub async fn serve(redis: &RedisArgs, queue: &QueueArgs, args: ServeArgs) -> any
         metrics::counter!(flotilla::telemetry::names::JOBS_ENQUEUED, "queue" => q).absolute(0);
     }
     let queues = Queues::open(redis, queue).await?;
+    // The exporter's histograms and idle series need a periodic upkeep.
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
     let state = Arc::new(AppState { queues, metrics });
     let listener = TcpListener::bind((args.bind.as_str(), args.port))
         .await
-        .with_context(|| format!("cannot listen on {}:{} (is the port taken? set PORT)", args.bind, args.port))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}:{} (is the port taken? set PORT)",
+                args.bind, args.port
+            )
+        })?;
     let addr = listener.local_addr()?;
     info!(%addr, "serving the API");
     eprintln!("flotilla-producer: serving on http://{addr}");
-    axum::serve(listener, router(state)).with_graceful_shutdown(stop_signal()).await?;
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(stop_signal())
+        .await?;
     Ok(())
 }
 
@@ -102,10 +122,20 @@ async fn stop_signal() {
 async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     match state.queues.all()[0].now_ms().await {
         Ok(_) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => problem::Problem::new(StatusCode::SERVICE_UNAVAILABLE, format!("Redis is unreachable: {e}")).into_response(),
+        Err(e) => problem::Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Redis is unreachable: {e}"),
+        )
+        .into_response(),
     }
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
 }

@@ -53,17 +53,30 @@ fn attempt_error(err: &BoxDynError) -> (AttemptError, Option<Duration>) {
         return match e {
             JobError::Permanent(_) => (AttemptError::Permanent(e.to_string()), None),
             JobError::Transient(_) => (AttemptError::Transient(e.to_string()), None),
-            JobError::RetryAfter { after, .. } => (AttemptError::Transient(e.to_string()), Some(*after)),
+            JobError::RetryAfter { after, .. } => {
+                (AttemptError::Transient(e.to_string()), Some(*after))
+            }
         };
     }
     if err.downcast_ref::<AbortError>().is_some() {
         return (AttemptError::Permanent(chain(err.as_ref())), None);
     }
     if let Some(e) = err.downcast_ref::<RetryAfterError>() {
-        return (AttemptError::Transient(chain(err.as_ref())), Some(e.get_duration()));
+        return (
+            AttemptError::Transient(chain(err.as_ref())),
+            Some(e.get_duration()),
+        );
     }
-    if err.downcast_ref::<tower::timeout::error::Elapsed>().is_some() {
-        return (AttemptError::Transient("timed out: the handler ran longer than the job timeout".into()), None);
+    if err
+        .downcast_ref::<tower::timeout::error::Elapsed>()
+        .is_some()
+    {
+        return (
+            AttemptError::Transient(
+                "timed out: the handler ran longer than the job timeout".into(),
+            ),
+            None,
+        );
     }
     (AttemptError::Transient(chain(err.as_ref())), None)
 }
@@ -81,9 +94,19 @@ pub fn outcome(
     let (error, retry_after) = attempt_error(err);
     let permanent = matches!(error, AttemptError::Permanent(_));
     match decide(policy, attempt, max_attempts, error, &mut rand::rng()) {
-        Decision::Retry { delay, error } => (Outcome::Retry { delay: retry_after.unwrap_or(delay), error }, None),
+        Decision::Retry { delay, error } => (
+            Outcome::Retry {
+                delay: retry_after.unwrap_or(delay),
+                error,
+            },
+            None,
+        ),
         Decision::Bury { error } => {
-            let reason = if permanent { DeadReason::Permanent } else { DeadReason::Exhausted };
+            let reason = if permanent {
+                DeadReason::Permanent
+            } else {
+                DeadReason::Exhausted
+            };
             (Outcome::Dead { error }, Some(reason))
         }
     }
@@ -93,8 +116,11 @@ pub fn outcome(
 mod tests {
     use super::*;
 
-    const POLICY: RetryPolicy =
-        RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(100), max_attempts: 3 };
+    const POLICY: RetryPolicy = RetryPolicy {
+        base: Duration::from_millis(10),
+        cap: Duration::from_millis(100),
+        max_attempts: 3,
+    };
 
     fn boxed(e: impl std::error::Error + Send + Sync + 'static) -> BoxDynError {
         Box::new(e)
@@ -116,21 +142,37 @@ mod tests {
     #[test]
     fn a_transient_error_on_the_last_attempt_is_exhausted() {
         let err = boxed(JobError::transient(anyhow::anyhow!("connection reset")));
-        assert!(matches!(outcome(Err(&err), 1, 3, &POLICY).0, Outcome::Retry { .. }));
-        assert_eq!(outcome(Err(&err), 3, 3, &POLICY).1, Some(DeadReason::Exhausted));
+        assert!(matches!(
+            outcome(Err(&err), 1, 3, &POLICY).0,
+            Outcome::Retry { .. }
+        ));
+        assert_eq!(
+            outcome(Err(&err), 3, 3, &POLICY).1,
+            Some(DeadReason::Exhausted)
+        );
     }
 
     #[test]
     fn retry_after_is_honoured() {
-        let err = boxed(JobError::RetryAfter { error: anyhow::anyhow!("429"), after: Duration::from_secs(7) });
-        assert!(matches!(outcome(Err(&err), 1, 3, &POLICY).0, Outcome::Retry { delay, .. } if delay == Duration::from_secs(7)));
+        let err = boxed(JobError::RetryAfter {
+            error: anyhow::anyhow!("429"),
+            after: Duration::from_secs(7),
+        });
+        assert!(
+            matches!(outcome(Err(&err), 1, 3, &POLICY).0, Outcome::Retry { delay, .. } if delay == Duration::from_secs(7))
+        );
     }
 
     #[test]
     fn apalis_abort_errors_are_permanent_and_other_errors_transient() {
         let abort: BoxDynError = Box::new(AbortError::new("no"));
-        assert_eq!(outcome(Err(&abort), 1, 3, &POLICY).1, Some(DeadReason::Permanent));
+        assert_eq!(
+            outcome(Err(&abort), 1, 3, &POLICY).1,
+            Some(DeadReason::Permanent)
+        );
         let io: BoxDynError = Box::new(std::io::Error::other("disk"));
-        assert!(matches!(outcome(Err(&io), 1, 3, &POLICY).0, Outcome::Retry { error, .. } if error == "disk"));
+        assert!(
+            matches!(outcome(Err(&io), 1, 3, &POLICY).0, Outcome::Retry { error, .. } if error == "disk")
+        );
     }
 }

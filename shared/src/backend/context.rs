@@ -38,7 +38,11 @@ pub struct MissingJobContext;
 impl<Args: Sync> FromRequest<Task<Args>> for JobContext {
     type Error = MissingJobContext;
     async fn from_request(task: &Task<Args>) -> Result<Self, Self::Error> {
-        task.ctx().data().get::<JobContext>().cloned().ok_or(MissingJobContext)
+        task.ctx()
+            .data()
+            .get::<JobContext>()
+            .cloned()
+            .ok_or(MissingJobContext)
     }
 }
 

@@ -17,7 +17,11 @@ pub(crate) const UPKEEP_EVERY: Duration = Duration::from_secs(1);
 /// How often a worker heartbeats the registry; it drops out after 3 misses.
 pub(crate) const REGISTRY_EVERY: Duration = Duration::from_secs(5);
 
-pub(crate) async fn run(ledger: Arc<Ledger>, details: Vec<(&'static str, String)>, stop: CancellationToken) {
+pub(crate) async fn run(
+    ledger: Arc<Ledger>,
+    details: Vec<(&'static str, String)>,
+    stop: CancellationToken,
+) {
     let queue = ledger.queue.clone();
     let label = queue.name().to_string();
     let mut extend = tokio::time::interval(queue.settings().lease / 3);

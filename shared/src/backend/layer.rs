@@ -35,7 +35,10 @@ impl SettleLayer {
 impl<S> Layer<S> for SettleLayer {
     type Service = SettleService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        SettleService { inner, ledger: self.ledger.clone() }
+        SettleService {
+            inner,
+            ledger: self.ledger.clone(),
+        }
     }
 }
 

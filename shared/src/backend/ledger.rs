@@ -30,7 +30,12 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
-    pub(crate) fn new(queue: FairQueue, worker: String, policy: RetryPolicy, settle_tx: mpsc::Sender<Settlement>) -> Self {
+    pub(crate) fn new(
+        queue: FairQueue,
+        worker: String,
+        policy: RetryPolicy,
+        settle_tx: mpsc::Sender<Settlement>,
+    ) -> Self {
         Self {
             queue,
             worker,
@@ -45,7 +50,10 @@ impl Ledger {
     }
 
     pub(crate) fn hold(&self, id: JobId, token: LeaseToken) {
-        self.held.lock().expect("ledger lock").insert(id, (token, false));
+        self.held
+            .lock()
+            .expect("ledger lock")
+            .insert(id, (token, false));
     }
 
     /// Forgets a lease, unless it was replaced by a newer one for the same job.
@@ -59,11 +67,20 @@ impl Ledger {
     /// Whether this lease's outcome has been handed to the settler: a lease
     /// that then fails to extend was most likely just settled, not lost.
     pub(crate) fn is_settling(&self, id: &JobId, token: LeaseToken) -> bool {
-        self.held.lock().expect("ledger lock").get(id).is_none_or(|(t, settling)| *t != token || *settling)
+        self.held
+            .lock()
+            .expect("ledger lock")
+            .get(id)
+            .is_none_or(|(t, settling)| *t != token || *settling)
     }
 
     pub(crate) fn held(&self) -> Vec<(JobId, LeaseToken)> {
-        self.held.lock().expect("ledger lock").iter().map(|(id, (t, _))| (*id, *t)).collect()
+        self.held
+            .lock()
+            .expect("ledger lock")
+            .iter()
+            .map(|(id, (t, _))| (*id, *t))
+            .collect()
     }
 
     pub(crate) fn running(&self) -> usize {
@@ -82,10 +99,21 @@ impl Ledger {
     /// behind (Redis down): backpressure instead of unbounded memory.
     pub(crate) async fn settle(&self, id: JobId, token: LeaseToken, outcome: Outcome) {
         self.unsettled.fetch_add(1, Ordering::SeqCst);
-        if let Some(entry) = self.held.lock().expect("ledger lock").get_mut(&id).filter(|(t, _)| *t == token) {
+        if let Some(entry) = self
+            .held
+            .lock()
+            .expect("ledger lock")
+            .get_mut(&id)
+            .filter(|(t, _)| *t == token)
+        {
             entry.1 = true;
         }
-        if self.settle_tx.send(Settlement { id, token, outcome }).await.is_err() {
+        if self
+            .settle_tx
+            .send(Settlement { id, token, outcome })
+            .await
+            .is_err()
+        {
             // The settler is gone (process shutting down): the lease expires and
             // the job runs again; at-least-once holds.
             self.done_settling(1);

@@ -115,7 +115,10 @@ impl BackendHandle {
             self.ledger.settle(*id, *token, Outcome::Release).await;
         }
         if !self.ledger.flushed(limit).await {
-            warn!(jobs = held.len(), "could not hand back every job in time; their leases will expire instead");
+            warn!(
+                jobs = held.len(),
+                "could not hand back every job in time; their leases will expire instead"
+            );
         }
         held.len()
     }
@@ -139,12 +142,15 @@ pub struct FairBackend<K: JobKind> {
     fetch: Fetch,
     errors_in_a_row: u32,
     stop: CancellationToken,
-    _kind: PhantomData<K>,
+    _kind: PhantomData<fn() -> K>,
 }
 
 impl<K: JobKind> std::fmt::Debug for FairBackend<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FairBackend").field("queue", &K::QUEUE).field("worker", &self.options.worker).finish()
+        f.debug_struct("FairBackend")
+            .field("queue", &K::QUEUE)
+            .field("worker", &self.options.worker)
+            .finish()
     }
 }
 
@@ -152,10 +158,19 @@ impl<K: JobKind> FairBackend<K> {
     /// A backend on `queue` (which must be `K`'s queue), woken by `wake`.
     /// Spawns the settler and the keeper: call within a Tokio runtime.
     pub fn new(queue: FairQueue, wake: watch::Receiver<u64>, options: BackendOptions) -> Self {
-        assert_eq!(queue.name().as_str(), K::QUEUE, "a FairBackend serves its job kind's own queue");
+        assert_eq!(
+            queue.name().as_str(),
+            K::QUEUE,
+            "a FairBackend serves its job kind's own queue"
+        );
         let (tx, rx) = mpsc::channel(4 * options.concurrency + 1024);
         let settings = queue.settings().clone();
-        let ledger = Arc::new(Ledger::new(queue, options.worker.clone(), K::retry_policy(), tx));
+        let ledger = Arc::new(Ledger::new(
+            queue,
+            options.worker.clone(),
+            K::retry_policy(),
+            tx,
+        ));
         let stop = CancellationToken::new();
         tokio::spawn(settler::run(ledger.clone(), rx));
         let mut details = options.details.clone();
@@ -176,11 +191,17 @@ impl<K: JobKind> FairBackend<K> {
 
     /// A handle for shutdown and health checks.
     pub fn handle(&self) -> BackendHandle {
-        BackendHandle { ledger: self.ledger.clone() }
+        BackendHandle {
+            ledger: self.ledger.clone(),
+        }
     }
 
     fn start_claim(&mut self) {
-        let free = self.options.concurrency.saturating_sub(self.ledger.running()).max(1);
+        let free = self
+            .options
+            .concurrency
+            .saturating_sub(self.ledger.running())
+            .max(1);
         let want = free + self.options.prefetch;
         // Mark the current wake-up as seen *before* claiming: one that lands
         // during the claim then ends the wait that follows at once.
@@ -214,7 +235,11 @@ impl<K: JobKind> FairBackend<K> {
                     counter!(names::JOBS_DEAD_LETTERED, "queue" => queue.clone(), "reason" => classify::DeadReason::Undecodable.as_str()).increment(1);
                     warn!(job_id = %job.id, tenant = %job.tenant, error = %reason, "payload rejected; dead-lettering the job");
                     let ledger = self.ledger.clone();
-                    tokio::spawn(async move { ledger.settle(job.id, job.token, Outcome::Dead { error: reason }).await });
+                    tokio::spawn(async move {
+                        ledger
+                            .settle(job.id, job.token, Outcome::Dead { error: reason })
+                            .await
+                    });
                 }
             }
         }
@@ -241,7 +266,10 @@ impl<K: JobKind> FairBackend<K> {
 
     /// Hands back what was claimed but not started, flushes outcomes, stops
     /// the keeper and leaves the registry.
-    fn close(&mut self, in_flight: Option<BoxFuture<'static, Result<Claim, QueueError>>>) -> BoxFuture<'static, ()> {
+    fn close(
+        &mut self,
+        in_flight: Option<BoxFuture<'static, Result<Claim, QueueError>>>,
+    ) -> BoxFuture<'static, ()> {
         let mut unstarted: Vec<_> = self
             .buffer
             .drain(..)
@@ -275,9 +303,14 @@ impl<K: JobKind> FairBackend<K> {
 
 /// Decodes and validates a claimed payload; the error is the dead-letter reason.
 fn decode<K: JobKind>(job: &ClaimedJob) -> Result<K::Payload, String> {
-    let payload: K::Payload = serde_json::from_str(&job.payload)
-        .map_err(|e| format!("permanent error: payload does not decode as a {} job: {e}", K::QUEUE))?;
-    K::validate(&payload).map_err(|e| format!("permanent error: invalid {} payload: {e}", K::QUEUE))?;
+    let payload: K::Payload = serde_json::from_str(&job.payload).map_err(|e| {
+        format!(
+            "permanent error: payload does not decode as a {} job: {e}",
+            K::QUEUE
+        )
+    })?;
+    K::validate(&payload)
+        .map_err(|e| format!("permanent error: invalid {} payload: {e}", K::QUEUE))?;
     Ok(payload)
 }
 
@@ -285,11 +318,19 @@ impl<K: JobKind> Backend for FairBackend<K> {
     type Task = Task<K::Payload>;
     type Error = QueueError;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>, _worker: &WorkerContext) -> Poll<Result<(), Self::Error>> {
+    fn poll_ready(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _worker: &WorkerContext,
+    ) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_next(&mut self, cx: &mut Context<'_>, _worker: &WorkerContext) -> Poll<Option<Result<Self::Task, Self::Error>>> {
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        _worker: &WorkerContext,
+    ) -> Poll<Option<Result<Self::Task, Self::Error>>> {
         loop {
             if let Some(task) = self.buffer.pop_front() {
                 return Poll::Ready(Some(Ok(task)));
@@ -302,10 +343,12 @@ impl<K: JobKind> Backend for FairBackend<K> {
                         self.errors_in_a_row = 0;
                         self.ledger.set_redis_ok(true);
                         if claim.jobs.is_empty() {
-                            let until_due = claim
-                                .next_due_ms
-                                .map(|due| Duration::from_millis(due.saturating_sub(claim.now_ms).max(1)));
-                            let limit = until_due.map_or(self.options.idle_recheck, |d| d.min(self.options.idle_recheck));
+                            let until_due = claim.next_due_ms.map(|due| {
+                                Duration::from_millis(due.saturating_sub(claim.now_ms).max(1))
+                            });
+                            let limit = until_due.map_or(self.options.idle_recheck, |d| {
+                                d.min(self.options.idle_recheck)
+                            });
                             self.wait(limit);
                         } else {
                             self.accept(claim);
@@ -316,7 +359,8 @@ impl<K: JobKind> Backend for FairBackend<K> {
                         self.errors_in_a_row += 1;
                         self.ledger.set_redis_ok(false);
                         counter!(names::REDIS_ERRORS, "operation" => "claim").increment(1);
-                        let backoff = Duration::from_millis(50 * 2u64.pow(self.errors_in_a_row.min(6)));
+                        let backoff =
+                            Duration::from_millis(50 * 2u64.pow(self.errors_in_a_row.min(6)));
                         warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "claim failed; retrying");
                         self.fetch = Fetch::Waiting(tokio::time::sleep(backoff).boxed());
                     }
@@ -330,7 +374,11 @@ impl<K: JobKind> Backend for FairBackend<K> {
         }
     }
 
-    fn poll_close(&mut self, cx: &mut Context<'_>, _worker: &WorkerContext) -> Poll<Result<(), Self::Error>> {
+    fn poll_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        _worker: &WorkerContext,
+    ) -> Poll<Result<(), Self::Error>> {
         loop {
             match &mut self.fetch {
                 Fetch::Closing(fut) => {

@@ -51,7 +51,9 @@ pub(crate) async fn run(ledger: Arc<Ledger>, mut rx: mpsc::Receiver<Settlement>)
                     counter!(names::JOBS_STALE, "queue" => queue_label.clone()).increment(1);
                     warn!(job_id = %s.id, "outcome ignored: the lease had expired and the job was handed to another worker");
                 }
-                Settled::Released => counter!(names::JOBS_RELEASED, "queue" => queue_label.clone()).increment(1),
+                Settled::Released => {
+                    counter!(names::JOBS_RELEASED, "queue" => queue_label.clone()).increment(1)
+                }
                 _ => debug!(job_id = %s.id, ?result, "settled"),
             }
         }

@@ -54,12 +54,20 @@ impl JobKind for Bench {
     type Payload = BenchJob;
 
     fn retry_policy() -> RetryPolicy {
-        RetryPolicy { base: Duration::from_millis(100), cap: Duration::from_secs(2), max_attempts: 3 }
+        RetryPolicy {
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(2),
+            max_attempts: 3,
+        }
     }
 
     fn validate(job: &BenchJob) -> Result<(), String> {
         if job.sleep_ms > MAX_SLEEP.as_millis() as u64 {
-            return Err(format!("sleep_ms is {}; the most is {}", job.sleep_ms, MAX_SLEEP.as_millis()));
+            return Err(format!(
+                "sleep_ms is {}; the most is {}",
+                job.sleep_ms,
+                MAX_SLEEP.as_millis()
+            ));
         }
         if job.fail_attempts.is_some() && job.fail.is_none() {
             return Err("fail_attempts needs fail".into());
@@ -76,13 +84,19 @@ mod tests {
     #[test]
     fn a_bench_payload_is_stored_in_canonical_form() {
         assert_eq!(validate_payload("bench", &json!({})).unwrap(), "{}");
-        assert_eq!(validate_payload("bench", &json!({"sleep_ms": 5})).unwrap(), r#"{"sleep_ms":5}"#);
+        assert_eq!(
+            validate_payload("bench", &json!({"sleep_ms": 5})).unwrap(),
+            r#"{"sleep_ms":5}"#
+        );
     }
 
     #[test]
     fn wrong_types_and_unknown_fields_are_rejected_with_the_reason() {
         let err = validate_payload("bench", &json!({"sleep_ms": "soon"})).unwrap_err();
-        assert!(matches!(&err, PayloadError::Invalid { reason, .. } if reason.contains("invalid type")), "{err}");
+        assert!(
+            matches!(&err, PayloadError::Invalid { reason, .. } if reason.contains("invalid type")),
+            "{err}"
+        );
         assert!(validate_payload("bench", &json!({"sleeep_ms": 1})).is_err());
         assert!(validate_payload("bench", &json!([1, 2])).is_err());
     }

@@ -15,7 +15,14 @@ pub trait JobKind: Send + Sync + 'static {
     /// The queue's stable name.
     const QUEUE: &'static str;
     /// What a job of this kind carries: ids and parameters, not database rows.
-    type Payload: Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + Unpin + 'static;
+    type Payload: Serialize
+        + DeserializeOwned
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + Unpin
+        + 'static;
 
     /// How failed attempts are retried.
     fn retry_policy() -> RetryPolicy;
@@ -46,7 +53,9 @@ pub enum PayloadError {
         reason: String,
     },
     /// Bigger than [`crate::job::MAX_PAYLOAD_BYTES`].
-    #[error("payload is {size} bytes; the limit is {limit} bytes: store big data elsewhere and pass a reference")]
+    #[error(
+        "payload is {size} bytes; the limit is {limit} bytes: store big data elsewhere and pass a reference"
+    )]
     TooLarge {
         /// Its size.
         size: usize,
@@ -74,7 +83,11 @@ fn check<K: JobKind>(raw: &serde_json::Value) -> Result<String, String> {
 
 /// A queue's spec, for kind `K`.
 pub fn spec<K: JobKind>() -> QueueSpec {
-    QueueSpec { name: K::QUEUE, retry: K::retry_policy(), check: check::<K> }
+    QueueSpec {
+        name: K::QUEUE,
+        retry: K::retry_policy(),
+        check: check::<K>,
+    }
 }
 
 /// Every queue this build knows.
@@ -99,9 +112,15 @@ pub fn lookup(queue: &str) -> Result<QueueSpec, PayloadError> {
 /// limit. Returns the canonical JSON to store.
 pub fn validate_payload(queue: &str, raw: &serde_json::Value) -> Result<String, PayloadError> {
     let spec = lookup(queue)?;
-    let canonical = (spec.check)(raw).map_err(|reason| PayloadError::Invalid { queue: queue.to_owned(), reason })?;
+    let canonical = (spec.check)(raw).map_err(|reason| PayloadError::Invalid {
+        queue: queue.to_owned(),
+        reason,
+    })?;
     if canonical.len() > crate::job::MAX_PAYLOAD_BYTES {
-        return Err(PayloadError::TooLarge { size: canonical.len(), limit: crate::job::MAX_PAYLOAD_BYTES });
+        return Err(PayloadError::TooLarge {
+            size: canonical.len(),
+            limit: crate::job::MAX_PAYLOAD_BYTES,
+        });
     }
     Ok(canonical)
 }

@@ -26,14 +26,22 @@ pub struct Progress {
 const WALK_BATCH: u32 = 500;
 
 fn protocol(script: &'static str, detail: impl ToString) -> QueueError {
-    QueueError::Protocol { script, detail: detail.to_string() }
+    QueueError::Protocol {
+        script,
+        detail: detail.to_string(),
+    }
 }
 
 impl FairQueue {
     /// Dead jobs, newest first: up to `limit` after skipping `offset`,
     /// optionally of one tenant (that filter examines at most the newest
     /// 10,000 dead jobs).
-    pub async fn dead_jobs(&self, tenant: Option<&TenantId>, offset: usize, limit: usize) -> Result<Vec<JobStatus>, QueueError> {
+    pub async fn dead_jobs(
+        &self,
+        tenant: Option<&TenantId>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<JobStatus>, QueueError> {
         let Some(tenant) = tenant else {
             let ids = self.dead_ids(offset, limit).await?;
             return Ok(self.jobs(&ids).await?.into_iter().flatten().collect());
@@ -47,7 +55,13 @@ impl FairQueue {
                 break;
             }
             start += ids.len();
-            for job in self.jobs(&ids).await?.into_iter().flatten().filter(|j| j.tenant == *tenant) {
+            for job in self
+                .jobs(&ids)
+                .await?
+                .into_iter()
+                .flatten()
+                .filter(|j| j.tenant == *tenant)
+            {
                 matched += 1;
                 if matched > offset && found.len() < limit {
                     found.push(job);
@@ -74,7 +88,8 @@ impl FairQueue {
 
     /// Replays dead jobs by id. Returns, per id, whether it was in the dead letter.
     pub async fn replay(&self, ids: &[JobId]) -> Result<Vec<bool>, QueueError> {
-        self.by_ids(&scripts::REPLAY, "replay", "replayed", ids).await
+        self.by_ids(&scripts::REPLAY, "replay", "replayed", ids)
+            .await
     }
 
     /// Purges dead jobs by id. Returns, per id, whether it was in the dead letter.
@@ -84,13 +99,22 @@ impl FairQueue {
 
     /// Replays every dead job matching `filter`, in bounded batches, calling
     /// `progress` after each. Returns how many were replayed.
-    pub async fn replay_all(&self, filter: &DeadFilter, progress: impl FnMut(Progress)) -> Result<u64, QueueError> {
-        self.walk(&scripts::REPLAY, "replay", filter, progress).await
+    pub async fn replay_all(
+        &self,
+        filter: &DeadFilter,
+        progress: impl FnMut(Progress),
+    ) -> Result<u64, QueueError> {
+        self.walk(&scripts::REPLAY, "replay", filter, progress)
+            .await
     }
 
     /// Purges every dead job matching `filter`, in bounded batches, calling
     /// `progress` after each. Returns how many were purged.
-    pub async fn purge_all(&self, filter: &DeadFilter, progress: impl FnMut(Progress)) -> Result<u64, QueueError> {
+    pub async fn purge_all(
+        &self,
+        filter: &DeadFilter,
+        progress: impl FnMut(Progress),
+    ) -> Result<u64, QueueError> {
         self.walk(&scripts::PURGE, "purge", filter, progress).await
     }
 
@@ -110,7 +134,10 @@ impl FairQueue {
             inv.arg(id.to_string());
         }
         let reply = array(name, self.run(name, &inv).await?)?;
-        reply.iter().map(|v| Ok(as_string(name, v)? == ok)).collect()
+        reply
+            .iter()
+            .map(|v| Ok(as_string(name, v)? == ok))
+            .collect()
     }
 
     async fn walk(
@@ -131,7 +158,12 @@ impl FairQueue {
         let mut total = 0u64;
         loop {
             let mut inv = self.invocation(script);
-            inv.arg("walk").arg(tenant).arg(until).arg(&score).arg(skip).arg(WALK_BATCH);
+            inv.arg("walk")
+                .arg(tenant)
+                .arg(until)
+                .arg(&score)
+                .arg(skip)
+                .arg(WALK_BATCH);
             let reply = array(name, self.run(name, &inv).await?)?;
             if reply.len() != 4 {
                 return Err(protocol(name, format!("{} entries", reply.len())));
@@ -146,7 +178,10 @@ impl FairQueue {
                 .query_async(&mut conn)
                 .await
                 .map_err(redis_err("ZCARD dead"))?;
-            progress(Progress { done: total, remaining });
+            progress(Progress {
+                done: total,
+                remaining,
+            });
             if finished {
                 return Ok(total);
             }

@@ -40,7 +40,10 @@ impl FairQueue {
     /// Enqueues one job.
     pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
         let mut out = self.enqueue_batch(std::slice::from_ref(&job)).await?;
-        out.pop().ok_or(QueueError::Protocol { script: "enqueue", detail: "empty reply".into() })
+        out.pop().ok_or(QueueError::Protocol {
+            script: "enqueue",
+            detail: "empty reply".into(),
+        })
     }
 
     /// Enqueues many jobs in one atomic call; one result per job, in order.
@@ -67,7 +70,11 @@ impl FairQueue {
                 .arg(job.run_at_ms.unwrap_or(0))
                 .arg(job.delay.as_millis() as u64)
                 .arg(job.idempotency_key.as_ref().map_or("", |k| k.as_str()))
-                .arg(if job.idempotency_key.is_some() { payload_hash(&job.payload) } else { String::new() });
+                .arg(if job.idempotency_key.is_some() {
+                    payload_hash(&job.payload)
+                } else {
+                    String::new()
+                });
         }
         inv.arg(self.settings.idempotency_ttl.as_millis() as u64);
         let reply = array("enqueue", self.run("enqueue", &inv).await?)?;
@@ -75,13 +82,20 @@ impl FairQueue {
             .chunks(2)
             .map(|pair| {
                 let status = as_string("enqueue", &pair[0])?;
-                let id = JobId::parse(&as_string("enqueue", &pair[1])?)
-                    .map_err(|e| QueueError::Protocol { script: "enqueue", detail: e.to_string() })?;
+                let id = JobId::parse(&as_string("enqueue", &pair[1])?).map_err(|e| {
+                    QueueError::Protocol {
+                        script: "enqueue",
+                        detail: e.to_string(),
+                    }
+                })?;
                 match status.as_str() {
                     "new" => Ok(Enqueued::New(id)),
                     "dup" => Ok(Enqueued::Duplicate(id)),
                     "conflict" => Ok(Enqueued::Conflict(id)),
-                    other => Err(QueueError::Protocol { script: "enqueue", detail: format!("status {other:?}") }),
+                    other => Err(QueueError::Protocol {
+                        script: "enqueue",
+                        detail: format!("status {other:?}"),
+                    }),
                 }
             })
             .collect()

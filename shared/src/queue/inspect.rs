@@ -64,12 +64,17 @@ impl FairQueue {
         let fields: Vec<String> = ids.iter().map(JobId::to_string).collect();
         let mut pipe = redis::pipe();
         for name in JOB_FIELDS {
-            pipe.cmd("HMGET").arg(self.keys.job_field(name)).arg(&fields);
+            pipe.cmd("HMGET")
+                .arg(self.keys.job_field(name))
+                .arg(&fields);
         }
         pipe.cmd("HMGET").arg(self.keys.payloads()).arg(&fields);
         pipe.cmd("HMGET").arg(self.keys.history()).arg(&fields);
         let mut conn = self.connection();
-        let columns: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await.map_err(redis_err("HMGET jobs"))?;
+        let columns: Vec<Vec<Option<String>>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("HMGET jobs"))?;
         let (payloads, history) = (&columns[JOB_FIELDS.len()], &columns[JOB_FIELDS.len() + 1]);
         Ok(ids
             .iter()
@@ -123,7 +128,9 @@ impl FairQueue {
             scheduled,
             running,
             dead,
-            oldest_pending_ms: oldest.first().map_or(0, |(_, since)| now.saturating_sub(*since as u64)),
+            oldest_pending_ms: oldest
+                .first()
+                .map_or(0, |(_, since)| now.saturating_sub(*since as u64)),
             tenants_ready: ready,
             tenants_blocked: blocked,
             totals: Totals {

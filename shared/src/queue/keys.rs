@@ -32,7 +32,9 @@ pub struct QueueKeys {
 impl QueueKeys {
     /// The keys of `queue` under `namespace`.
     pub fn new(namespace: &Namespace, queue: &QueueName) -> Self {
-        Self { prefix: format!("{{{namespace}:{queue}}}:") }
+        Self {
+            prefix: format!("{{{namespace}:{queue}}}:"),
+        }
     }
 
     /// `{ns:queue}:`, the prefix of every key of the queue.
@@ -118,9 +120,19 @@ mod tests {
 
     #[test]
     fn every_key_carries_the_queue_hash_tag() {
-        let keys = QueueKeys::new(&Namespace::parse("flotilla").unwrap(), &QueueName::parse("bench").unwrap());
+        let keys = QueueKeys::new(
+            &Namespace::parse("flotilla").unwrap(),
+            &QueueName::parse("bench").unwrap(),
+        );
         let tenant = TenantId::parse("acme").unwrap();
-        for key in [keys.meta(), keys.job_field("state"), keys.payloads(), keys.tenant_queue(&tenant), keys.dead(), keys.wake_channel()] {
+        for key in [
+            keys.meta(),
+            keys.job_field("state"),
+            keys.payloads(),
+            keys.tenant_queue(&tenant),
+            keys.dead(),
+            keys.wake_channel(),
+        ] {
             assert!(key.starts_with("{flotilla:bench}:"), "{key}");
         }
     }

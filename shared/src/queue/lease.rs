@@ -137,7 +137,10 @@ fn due(ms: i64) -> Option<u64> {
 }
 
 fn protocol(script: &'static str, detail: impl ToString) -> QueueError {
-    QueueError::Protocol { script, detail: detail.to_string() }
+    QueueError::Protocol {
+        script,
+        detail: detail.to_string(),
+    }
 }
 
 impl FairQueue {
@@ -155,8 +158,10 @@ impl FairQueue {
             .chunks(8)
             .map(|f| {
                 Ok(ClaimedJob {
-                    id: JobId::parse(&as_string("claim", &f[0])?).map_err(|e| protocol("claim", e))?,
-                    tenant: TenantId::parse(&as_string("claim", &f[1])?).map_err(|e| protocol("claim", e))?,
+                    id: JobId::parse(&as_string("claim", &f[0])?)
+                        .map_err(|e| protocol("claim", e))?,
+                    tenant: TenantId::parse(&as_string("claim", &f[1])?)
+                        .map_err(|e| protocol("claim", e))?,
                     payload: as_string("claim", &f[2])?,
                     attempt: as_i64("claim", &f[3])? as u32,
                     max_attempts: as_i64("claim", &f[4])? as u32,
@@ -167,7 +172,11 @@ impl FairQueue {
                 })
             })
             .collect::<Result<_, QueueError>>()?;
-        Ok(Claim { jobs, now_ms, next_due_ms })
+        Ok(Claim {
+            jobs,
+            now_ms,
+            next_due_ms,
+        })
     }
 
     /// Applies outcomes to leased jobs in one call; one result per settlement.
@@ -179,11 +188,17 @@ impl FairQueue {
         for s in settlements {
             let (outcome, delay, error) = match &s.outcome {
                 Outcome::Done => ("done", 0, ""),
-                Outcome::Retry { delay, error } => ("retry", delay.as_millis() as u64, bounded(error)),
+                Outcome::Retry { delay, error } => {
+                    ("retry", delay.as_millis() as u64, bounded(error))
+                }
                 Outcome::Dead { error } => ("dead", 0, bounded(error)),
                 Outcome::Release => ("release", 0, ""),
             };
-            inv.arg(s.id.to_string()).arg(s.token.0).arg(outcome).arg(delay).arg(error);
+            inv.arg(s.id.to_string())
+                .arg(s.token.0)
+                .arg(outcome)
+                .arg(delay)
+                .arg(error);
         }
         let reply = array("settle", self.run("settle", &inv).await?)?;
         reply
@@ -210,7 +225,10 @@ impl FairQueue {
             inv.arg(id.to_string()).arg(token.0);
         }
         let reply = array("extend", self.run("extend", &inv).await?)?;
-        reply.iter().map(|v| Ok(as_i64("extend", v)? == 1)).collect()
+        reply
+            .iter()
+            .map(|v| Ok(as_i64("extend", v)? == 1))
+            .collect()
     }
 
     /// One bounded upkeep pass: promotes due jobs, reaps expired leases,

@@ -142,13 +142,20 @@ pub struct FairQueue {
 
 impl std::fmt::Debug for FairQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FairQueue").field("prefix", &self.keys.prefix()).finish()
+        f.debug_struct("FairQueue")
+            .field("prefix", &self.keys.prefix())
+            .finish()
     }
 }
 
 impl FairQueue {
     /// A handle on `queue` under `namespace`, over `conn`.
-    pub fn new(conn: ConnectionManager, namespace: &Namespace, queue: QueueName, settings: QueueSettings) -> Self {
+    pub fn new(
+        conn: ConnectionManager,
+        namespace: &Namespace,
+        queue: QueueName,
+        settings: QueueSettings,
+    ) -> Self {
         Self {
             conn,
             keys: QueueKeys::new(namespace, &queue),
@@ -203,7 +210,11 @@ impl FairQueue {
         inv
     }
 
-    async fn run<T: FromRedisValue>(&self, action: &'static str, inv: &ScriptInvocation<'_>) -> Result<T, QueueError> {
+    async fn run<T: FromRedisValue>(
+        &self,
+        action: &'static str,
+        inv: &ScriptInvocation<'_>,
+    ) -> Result<T, QueueError> {
         let mut conn = self.conn.clone();
         inv.invoke_async(&mut conn).await.map_err(redis_err(action))
     }
@@ -214,8 +225,10 @@ impl FairQueue {
             Clock::Manual(now) => Ok(now.load(Ordering::SeqCst)),
             Clock::Redis => {
                 let mut conn = self.conn.clone();
-                let (secs, micros): (u64, u64) =
-                    redis::cmd("TIME").query_async(&mut conn).await.map_err(redis_err("TIME"))?;
+                let (secs, micros): (u64, u64) = redis::cmd("TIME")
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(redis_err("TIME"))?;
                 Ok(secs * 1000 + micros / 1000)
             }
         }
@@ -226,16 +239,23 @@ impl FairQueue {
 fn array(script: &'static str, v: Value) -> Result<Vec<Value>, QueueError> {
     match v {
         Value::Array(items) => Ok(items),
-        other => Err(QueueError::Protocol { script, detail: format!("expected an array, got {other:?}") }),
+        other => Err(QueueError::Protocol {
+            script,
+            detail: format!("expected an array, got {other:?}"),
+        }),
     }
 }
 
 fn as_string(script: &'static str, v: &Value) -> Result<String, QueueError> {
-    String::from_redis_value_ref(v)
-        .map_err(|e| QueueError::Protocol { script, detail: format!("expected a string: {e}") })
+    String::from_redis_value_ref(v).map_err(|e| QueueError::Protocol {
+        script,
+        detail: format!("expected a string: {e}"),
+    })
 }
 
 fn as_i64(script: &'static str, v: &Value) -> Result<i64, QueueError> {
-    i64::from_redis_value_ref(v)
-        .map_err(|e| QueueError::Protocol { script, detail: format!("expected an integer: {e}") })
+    i64::from_redis_value_ref(v).map_err(|e| QueueError::Protocol {
+        script,
+        detail: format!("expected an integer: {e}"),
+    })
 }

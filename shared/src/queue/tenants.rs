@@ -19,7 +19,10 @@ pub struct TenantPolicy {
 
 impl Default for TenantPolicy {
     fn default() -> Self {
-        Self { weight: 1.0, cap: 0 }
+        Self {
+            weight: 1.0,
+            cap: 0,
+        }
     }
 }
 
@@ -36,8 +39,16 @@ pub struct TenantState {
 
 impl FairQueue {
     /// Sets a tenant's weight and cap; the next claim honours them.
-    pub async fn set_tenant_policy(&self, tenant: &TenantId, policy: TenantPolicy) -> Result<(), QueueError> {
-        let weight = if policy.weight.is_finite() && policy.weight > 0.0 { policy.weight } else { 1.0 };
+    pub async fn set_tenant_policy(
+        &self,
+        tenant: &TenantId,
+        policy: TenantPolicy,
+    ) -> Result<(), QueueError> {
+        let weight = if policy.weight.is_finite() && policy.weight > 0.0 {
+            policy.weight
+        } else {
+            1.0
+        };
         let mut inv = self.invocation(&scripts::SET_POLICY);
         inv.arg(tenant.as_str()).arg(weight).arg(policy.cap);
         let _: String = self.run("set_policy", &inv).await?;

@@ -22,7 +22,12 @@ pub struct WorkerInfo {
 impl FairQueue {
     /// Records that `name` is alive and consuming the queue. Returns the
     /// number of live workers.
-    pub async fn heartbeat(&self, name: &str, ttl: Duration, details: &[(&str, String)]) -> Result<u64, QueueError> {
+    pub async fn heartbeat(
+        &self,
+        name: &str,
+        ttl: Duration,
+        details: &[(&str, String)],
+    ) -> Result<u64, QueueError> {
         let mut inv = self.invocation(&scripts::HEARTBEAT);
         inv.arg(name).arg(ttl.as_millis() as u64);
         for (field, value) in details {
@@ -63,12 +68,18 @@ impl FairQueue {
         for (name, _) in &live {
             pipe.hgetall(self.keys.worker(name));
         }
-        let details: Vec<HashMap<String, String>> =
-            pipe.query_async(&mut conn).await.map_err(redis_err("HGETALL workers"))?;
+        let details: Vec<HashMap<String, String>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("HGETALL workers"))?;
         Ok(live
             .into_iter()
             .zip(details)
-            .map(|((name, seen), details)| WorkerInfo { name, last_seen_ms: seen as u64, details })
+            .map(|((name, seen), details)| WorkerInfo {
+                name,
+                last_seen_ms: seen as u64,
+                details,
+            })
             .collect())
     }
 }

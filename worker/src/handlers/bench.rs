@@ -22,8 +22,12 @@ pub async fn handle(job: BenchJob, ctx: JobContext) -> Result<(), JobError> {
     }
     let attempt = format!("attempt {} of {}", ctx.attempt, ctx.max_attempts);
     match failure {
-        Failure::Transient => Err(JobError::transient(anyhow!("bench job failing on purpose (transient), {attempt}"))),
-        Failure::Permanent => Err(JobError::permanent(anyhow!("bench job failing on purpose (permanent), {attempt}"))),
+        Failure::Transient => Err(JobError::transient(anyhow!(
+            "bench job failing on purpose (transient), {attempt}"
+        ))),
+        Failure::Permanent => Err(JobError::permanent(anyhow!(
+            "bench job failing on purpose (permanent), {attempt}"
+        ))),
         Failure::Panic => panic!("bench job panicking on purpose, {attempt}"),
     }
 }
