@@ -62,13 +62,22 @@ async fn accept(
         .queues
         .get(queue_name)
         .map_err(|e| Problem::new(StatusCode::NOT_FOUND, e.to_string()))?;
-    let body = body.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(_) => Problem::new(
+    let too_large = || {
+        Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is over {} bytes; job payloads are at most 64 KiB: store big data elsewhere and pass a reference", super::MAX_BODY_BYTES),
-        ),
+            format!(
+                "the body is over {} bytes; job payloads are at most 64 KiB: store big data elsewhere and pass a reference",
+                super::MAX_BODY_BYTES
+            ),
+        )
+    };
+    let body = body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => too_large(),
         other => Problem::new(StatusCode::BAD_REQUEST, other.body_text()),
     })?;
+    if body.len() > super::MAX_BODY_BYTES {
+        return Err(too_large());
+    }
     if !is_json(headers) {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -186,7 +195,8 @@ pub async fn queues(State(state): State<Arc<AppState>>) -> Response {
         match q.depth().await {
             Ok(d) => depths.push(d),
             Err(e) => {
-                return Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
+                return Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+                    .into_response();
             }
         }
     }

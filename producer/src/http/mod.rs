@@ -26,8 +26,14 @@ use tracing::info;
 use crate::queues::Queues;
 
 /// Largest request body: a 64 KiB payload plus its envelope. Larger bodies
-/// get 413 before they are read in full.
+/// get 413.
 pub const MAX_BODY_BYTES: usize = flotilla::job::MAX_PAYLOAD_BYTES + 16 * 1024;
+
+/// Bodies up to this size are read in full even when over [`MAX_BODY_BYTES`],
+/// so the client reliably gets its 413: answering before the body is read
+/// makes the connection close with unread data, and the client may see a
+/// reset instead of the answer. Beyond this the connection is cut.
+const DRAIN_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Arguments of `serve`.
 #[derive(Debug, clap::Args)]
@@ -61,7 +67,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "no such route; see the README for the API",
             )
         })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(DRAIN_BODY_BYTES))
         .with_state(state)
 }
 
