@@ -54,6 +54,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a benchmark and print its figures (use a release build).
     Bench(bench::BenchArgs),
+    /// Apply the database migrations (the Procfile's release phase); a no-op when up to date.
+    Migrate(cli::migrate::MigrateArgs),
 }
 
 #[tokio::main]
@@ -68,6 +70,7 @@ async fn main() {
         Command::Serve(args) => http::serve(&cli.redis, &cli.queue, args).await,
         Command::Demo(args) => demo::run(&cli.redis.redis_url, args).await,
         Command::Bench(args) => bench::run(&cli.redis.redis_url, args).await,
+        Command::Migrate(args) => cli::migrate::run(args).await,
     };
     if let Err(e) = result {
         eprintln!("error: {}", flotilla::backend::error_chain(e.as_ref()));

@@ -22,7 +22,7 @@ pub struct InvalidId {
 }
 
 impl InvalidId {
-    fn new(field: &'static str, input: &str, rule: &'static str) -> Self {
+    pub(crate) fn new(field: &'static str, input: &str, rule: &'static str) -> Self {
         let shown: String = input.chars().take(40).collect();
         Self { field, shown, rule }
     }

@@ -10,11 +10,13 @@
 //! - [`wake`]: pub/sub wake-ups so idle workers start new jobs within milliseconds
 //! - [`kinds`]: the job kinds, their queues, payloads and retry policies
 //! - [`redis_conn`]: connecting to Redis and refusing one that would lose jobs
+//! - [`db`]: PostgreSQL, the system of record: pool, migrations, tenant-scoped transactions
 //! - [`config`]: settings shared by both binaries (from flags and environment)
 //! - [`telemetry`]: logs and the metric catalogue
 
 pub mod backend;
 pub mod config;
+pub mod db;
 pub mod ids;
 pub mod job;
 pub mod kinds;

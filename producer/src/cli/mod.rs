@@ -4,6 +4,7 @@
 pub mod dlq;
 pub mod enqueue;
 pub mod job;
+pub mod migrate;
 pub mod queues;
 
 use std::io::IsTerminal as _;
