@@ -115,20 +115,21 @@ impl WorkerProcess {
 
     /// SIGTERM, as a platform would send it; waits for a clean exit.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        let sent = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid.to_string())
-            .status()
-            .await?;
-        if !sent.success() {
-            bail!("could not signal worker {}", self.pid);
+        // The signal may find the worker already gone: a Ctrl-C in the
+        // terminal reaches the whole process group, and it drains on its own.
+        if self.child.try_wait()?.is_none() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.pid.to_string())
+                .status()
+                .await;
         }
         match tokio::time::timeout(Duration::from_secs(40), self.child.wait()).await {
             Ok(status) if status.as_ref().is_ok_and(|s| s.success()) => Ok(()),
-            Ok(status) => bail!("worker exited with {status:?} after SIGTERM"),
+            Ok(status) => bail!("worker {} exited with {status:?} after SIGTERM", self.name),
             Err(_) => {
                 self.child.kill().await.ok();
-                bail!("worker did not exit within 40 s of SIGTERM")
+                bail!("worker {} did not exit within 40 s of SIGTERM", self.name)
             }
         }
     }
