@@ -7,9 +7,9 @@
 --
 -- The schedule is computed in Lua over the tenants at the front of `ready`,
 -- and Redis is then touched once per tenant served (one LPOP of all its jobs)
--- and once per batch (pending, leases, ready), not once per job: the cost of
--- a claim is dominated by the calls a script makes, so batching them is what
--- makes the queue fast. Per job only its hash is read and written.
+-- and once per batch (the job fields, pending, leases, ready), not once per
+-- job: a script's cost grows with its calls, so batching them is what makes
+-- the queue fast.
 --
 -- Due scheduled jobs are promoted and expired leases reaped first, in small
 -- bounded batches, so a claim always sees current work.

@@ -18,8 +18,9 @@
 local IDEM_TTL_MS = tonumber(ARGV[#ARGV])
 local n = (#ARGV - H - 1) / 8
 local out = {}
--- Claimable jobs are gathered per tenant and pushed with one call each, so a
--- batch costs one hash write per job plus a few calls per tenant.
+-- Claimable jobs are gathered per tenant and pushed with one call each, and
+-- each job field is written for the whole batch with one call, so a batch
+-- costs a few calls per tenant and per field, not per job.
 local by_tenant, tenants, pending = {}, {}, {}
 local tenant_kv, attempts_kv, max_kv, enqueued_kv, payloads, state_kv = {}, {}, {}, {}, {}, {}
 local added = 0
