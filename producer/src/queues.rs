@@ -47,6 +47,17 @@ impl Queues {
             })
     }
 
+    /// Checks that Redis answers, within two seconds.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        let mut conn = self.queues[0].connection();
+        let cmd = redis::cmd("PING");
+        let ping = cmd.query_async::<String>(&mut conn);
+        tokio::time::timeout(std::time::Duration::from_secs(2), ping)
+            .await
+            .context("no answer within 2 s")??;
+        Ok(())
+    }
+
     /// Looks a job up on every queue.
     pub async fn find_job(&self, id: JobId) -> anyhow::Result<Option<JobStatus>> {
         for q in &self.queues {

@@ -116,3 +116,257 @@ async fn drop_stale_test_databases(admin: &sqlx::PgPool) {
         }
     }
 }
+
+/// `flotilla-producer` as its users run it: CLI verbs as processes, and
+/// `serve` on a free loopback port (used by `tests/producer_*.rs`). Every
+/// run gets the test's namespace through `FLOTILLA_NAMESPACE`.
+pub mod producer {
+    use std::io::{Read as _, Write as _};
+    use std::path::PathBuf;
+    use std::process::{Child, Command, ExitStatus, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use flotilla::ids::Namespace;
+
+    use crate::processes::{bin_dir, free_port, wait_for};
+
+    /// The `flotilla-producer` binary; panics with how to build it when missing.
+    pub fn binary() -> PathBuf {
+        let path = bin_dir().join("flotilla-producer");
+        assert!(
+            path.exists(),
+            "{} does not exist: build it first (cargo build -p flotilla-producer), or run deploy/local/test",
+            path.display()
+        );
+        path
+    }
+
+    /// One finished CLI run.
+    #[derive(Debug)]
+    pub struct Run {
+        /// How it exited.
+        pub status: ExitStatus,
+        /// Everything it printed on stdout.
+        pub stdout: String,
+        /// Everything it printed on stderr.
+        pub stderr: String,
+    }
+
+    impl Run {
+        /// Stdout as JSON; panics with both streams when it is not.
+        pub fn json(&self) -> serde_json::Value {
+            serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+                panic!(
+                    "stdout is not JSON ({e})\nstdout: {}\nstderr: {}",
+                    self.stdout, self.stderr
+                )
+            })
+        }
+
+        /// Panics with stderr unless the run exited 0.
+        pub fn ok(self) -> Self {
+            assert!(
+                self.status.success(),
+                "flotilla-producer failed ({}): {}",
+                self.status,
+                self.stderr
+            );
+            self
+        }
+    }
+
+    /// Runs `flotilla-producer args...` in namespace `ns` on the test Redis,
+    /// feeding it `stdin`, and waits for it.
+    pub fn cli(ns: &Namespace, args: &[&str], stdin: Option<&str>) -> Run {
+        cli_with_env(ns, args, stdin, &[])
+    }
+
+    /// [`cli`] with extra environment variables (they override the defaults).
+    pub fn cli_with_env(
+        ns: &Namespace,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Run {
+        let mut child = Command::new(binary())
+            .args(args)
+            .env("REDIS_URL", crate::redis_url())
+            .env("FLOTILLA_NAMESPACE", ns.as_str())
+            .env("RUST_BACKTRACE", "1")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("flotilla-producer starts");
+        let input = child.stdin.take().unwrap();
+        let text = stdin.unwrap_or_default().to_owned();
+        // A thread, so a child that stops reading early cannot block us.
+        let writer = std::thread::spawn(move || {
+            let mut input = input;
+            let _ = input.write_all(text.as_bytes());
+        });
+        let out = child.wait_with_output().unwrap();
+        let _ = writer.join();
+        Run {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `flotilla-producer serve` on a free loopback port, killed on drop.
+    pub struct Api {
+        child: Child,
+        log: Arc<Mutex<String>>,
+        /// `http://127.0.0.1:<port>`.
+        pub base: String,
+        /// A client for it.
+        pub http: reqwest::Client,
+    }
+
+    impl Api {
+        /// Starts `serve` in namespace `ns` and waits until `/healthz` answers.
+        pub async fn start(ns: &Namespace) -> Api {
+            let port = free_port();
+            let mut child = Command::new(binary())
+                .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string()])
+                .env("REDIS_URL", crate::redis_url())
+                .env("FLOTILLA_NAMESPACE", ns.as_str())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("flotilla-producer starts");
+            let log = Arc::new(Mutex::new(String::new()));
+            let mut stderr = child.stderr.take().unwrap();
+            let sink = log.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stderr.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+            let api = Api {
+                child,
+                log,
+                base: format!("http://127.0.0.1:{port}"),
+                http: reqwest::Client::new(),
+            };
+            let url = api.url("/healthz");
+            wait_for(
+                Duration::from_secs(10),
+                "serve to answer /healthz",
+                api.log_fn(),
+                || async {
+                    api.http
+                        .get(&url)
+                        .send()
+                        .await
+                        .ok()
+                        .filter(|r| r.status().is_success())
+                },
+            )
+            .await;
+            api
+        }
+
+        /// The absolute URL of `path`.
+        pub fn url(&self, path: &str) -> String {
+            format!("{}{path}", self.base)
+        }
+
+        /// What the server printed on stderr so far.
+        pub fn log_fn(&self) -> impl Fn() -> String + use<> {
+            let log = self.log.clone();
+            move || log.lock().unwrap().clone()
+        }
+
+        /// `POST /v1/jobs/{queue}` with a JSON body and an optional `Idempotency-Key`.
+        pub async fn post(
+            &self,
+            queue: &str,
+            body: impl Into<reqwest::Body>,
+            key: Option<&str>,
+        ) -> reqwest::Response {
+            let mut request = self
+                .http
+                .post(self.url(&format!("/v1/jobs/{queue}")))
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(key) = key {
+                request = request.header("idempotency-key", key);
+            }
+            request.send().await.expect("the API answers")
+        }
+
+        /// `GET path`.
+        pub async fn get(&self, path: &str) -> reqwest::Response {
+            self.http
+                .get(self.url(path))
+                .send()
+                .await
+                .expect("the API answers")
+        }
+
+        /// Sends SIGTERM, as a platform stopping the process does.
+        pub fn terminate(&self) {
+            let status = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(status.success());
+        }
+
+        /// Waits up to `limit` for the process to exit.
+        pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+            let log = self.log_fn();
+            let child = &mut self.child;
+            let mut exited = None;
+            wait_for(limit, "serve to exit", log, || {
+                exited = exited.or_else(|| child.try_wait().ok().flatten());
+                let status = exited;
+                async move { status }
+            })
+            .await
+        }
+    }
+
+    impl Drop for Api {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Checks an RFC 9457 answer (status, media type, status member and a
+    /// non-empty detail) and returns its body.
+    pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Value {
+        assert_eq!(
+            response.status().as_u16(),
+            status,
+            "status of {}",
+            response.url()
+        );
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let body: serde_json::Value = response.json().await.expect("a JSON problem");
+        assert_eq!(body["status"], status, "{body}");
+        assert!(
+            body["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{body}"
+        );
+        assert!(
+            body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{body}"
+        );
+        body
+    }
+}

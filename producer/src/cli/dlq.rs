@@ -4,6 +4,7 @@
 use anyhow::bail;
 use flotilla::config::{QueueArgs, RedisArgs};
 use flotilla::ids::{JobId, TenantId};
+use flotilla::job::JobState;
 use flotilla::queue::FairQueue;
 use flotilla::queue::dead::DeadFilter;
 use serde::Serialize;
@@ -40,28 +41,36 @@ pub enum DlqCommand {
         out: Output,
     },
     /// Send dead jobs back to their queues with a fresh attempt budget.
+    #[command(after_help = "Examples:\n  flotilla-producer dlq replay 01J9Z3...\n  \
+flotilla-producer dlq replay --tenant acme\n  flotilla-producer dlq replay --all --queue bench")]
     Replay(Bulk),
     /// Delete dead jobs for good.
-    Purge(Bulk),
+    #[command(after_help = "Examples:\n  flotilla-producer dlq purge 01J9Z3...\n  \
+flotilla-producer dlq purge --tenant acme --yes\n  flotilla-producer dlq purge --all --yes")]
+    Purge {
+        #[command(flatten)]
+        bulk: Bulk,
+        /// Confirms a bulk purge (--tenant or --all): those jobs are deleted for good.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
-/// Which dead jobs a replay or purge touches.
+/// Which dead jobs a replay or purge touches: ids, a tenant's, or all.
 #[derive(Debug, clap::Args)]
+#[group(id = "which", required = true, multiple = false, args = ["ids", "tenant", "all"])]
 pub struct Bulk {
     /// These jobs.
     pub ids: Vec<String>,
     /// Every dead job of this tenant.
-    #[arg(long, conflicts_with = "ids")]
+    #[arg(long)]
     pub tenant: Option<String>,
     /// Every dead job.
-    #[arg(long, conflicts_with_all = ["ids", "tenant"])]
+    #[arg(long)]
     pub all: bool,
     /// Only this queue (default: all).
     #[arg(long)]
     pub queue: Option<String>,
-    /// Confirms a bulk purge (--tenant or --all).
-    #[arg(long)]
-    pub yes: bool,
     #[command(flatten)]
     pub out: Output,
 }
@@ -85,12 +94,14 @@ pub async fn run(redis: &RedisArgs, queue: &QueueArgs, cmd: DlqCommand) -> anyho
             out,
         } => {
             let tenant = tenant.as_deref().map(TenantId::parse).transpose()?;
+            // Newest first across queues: the page is cut from the merge of
+            // each queue's newest `offset + limit`.
             let mut jobs = Vec::new();
             for q in selected(&queues, queue.as_deref())? {
-                jobs.extend(q.dead_jobs(tenant.as_ref(), offset, limit).await?);
+                jobs.extend(q.dead_jobs(tenant.as_ref(), 0, offset + limit).await?);
             }
             jobs.sort_by_key(|j| std::cmp::Reverse(j.finished_at));
-            jobs.truncate(limit);
+            let jobs: Vec<_> = jobs.into_iter().skip(offset).take(limit).collect();
             if out.json {
                 return print_json(&jobs);
             }
@@ -113,9 +124,15 @@ pub async fn run(redis: &RedisArgs, queue: &QueueArgs, cmd: DlqCommand) -> anyho
             let id = JobId::parse(id.trim())?;
             let Some(status) = queues.find_job(id).await? else {
                 bail!(
-                    "no job {id} on any queue (dead jobs are kept 7 days by default, FLOTILLA_DEAD_TTL)"
+                    "no job {id} on any queue: check the id and FLOTILLA_NAMESPACE (dead jobs are kept for FLOTILLA_DEAD_TTL, 7 days by default)"
                 );
             };
+            if status.state != JobState::Dead && !out.json {
+                eprintln!(
+                    "note: job {id} is not dead, it is {}",
+                    status.state.as_str()
+                );
+            }
             if out.json {
                 print_json(&status)
             } else {
@@ -124,7 +141,13 @@ pub async fn run(redis: &RedisArgs, queue: &QueueArgs, cmd: DlqCommand) -> anyho
             }
         }
         DlqCommand::Replay(bulk) => apply(&queues, bulk, Action::Replay).await,
-        DlqCommand::Purge(bulk) => apply(&queues, bulk, Action::Purge).await,
+        DlqCommand::Purge { bulk, yes } => {
+            if !bulk.ids.is_empty() || yes {
+                apply(&queues, bulk, Action::Purge).await
+            } else {
+                bail!("purging in bulk deletes jobs for good: add --yes to confirm")
+            }
+        }
     }
 }
 
@@ -177,9 +200,6 @@ async fn apply(queues: &Queues, bulk: Bulk, action: Action) -> anyhow::Result<()
             .map(|(id, _)| id.to_string())
             .collect();
     } else if bulk.tenant.is_some() || bulk.all {
-        if action == Action::Purge && !bulk.yes {
-            bail!("purging in bulk deletes jobs for good: add --yes to confirm");
-        }
         let filter = DeadFilter {
             tenant: bulk.tenant.as_deref().map(TenantId::parse).transpose()?,
             died_before_ms: None,

@@ -1,85 +1,102 @@
-//! `enqueue`: one job from flags, or many from JSON lines. A file is checked
-//! line by line before anything is enqueued, so a bad line (reported with its
-//! number) leaves the queue untouched.
+//! `enqueue`: one job from flags, or many from JSON lines. Every line is
+//! checked before anything is enqueued, so a bad line (reported with its
+//! number) leaves the queue untouched; then the jobs go out in batches of
+//! [`MAX_SCRIPT_BATCH`], one atomic script call each.
 
 use std::io::BufRead as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use flotilla::config::{QueueArgs, RedisArgs, parse_duration};
+use flotilla::ids::JobId;
 use flotilla::job::NewJob;
-use flotilla::queue::enqueue::Enqueued;
-use metrics::counter;
+use flotilla::queue::enqueue::{Enqueued, MAX_SCRIPT_BATCH};
 use serde::Serialize;
 
 use super::{print_json, progress};
 use crate::queues::Queues;
 use crate::request::{JobRequest, RunAt};
 
-/// Jobs per enqueue call when reading a file.
-const BATCH: usize = 1_000;
-/// Bad lines reported before giving up on listing them.
+/// Bad lines listed before the rest are only counted.
 const MAX_REPORTED: usize = 20;
 
 /// Arguments of `enqueue`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "JSON lines: one object per line, \
-{\"tenant\": \"acme\", \"payload\": {...}, \"idempotency_key\": \"k\", \"delay_ms\": 0, \"run_at\": \"RFC 3339 or ms\"}; \
-only payload-less fields are optional, and --tenant fills a missing tenant.\n\
-Examples:\n  flotilla-producer enqueue bench --tenant acme --payload '{\"sleep_ms\": 10}'\n  \
-flotilla-producer enqueue bench --file jobs.jsonl\n  cat jobs.jsonl | flotilla-producer enqueue bench --file -")]
+#[command(after_help = "\
+JSON lines: one job per line, as an object with these fields (all but tenant optional):
+  {\"tenant\": \"acme\", \"payload\": {...}, \"idempotency_key\": \"order-1\", \"delay_ms\": 5000}
+  \"run_at\" (RFC 3339 text or ms since the epoch) may replace \"delay_ms\"; --tenant fills in
+  a missing tenant. Blank lines are skipped. A bad line stops the whole file: nothing is enqueued.
+
+Examples:
+  flotilla-producer enqueue bench --tenant acme --payload '{\"sleep_ms\": 10}'
+  flotilla-producer enqueue bench --tenant acme --idempotency-key order-1 --delay 5m
+  flotilla-producer enqueue bench jobs.jsonl
+  generate-jobs | flotilla-producer enqueue bench - --tenant acme --json")]
 pub struct EnqueueArgs {
     /// The queue (e.g. bench).
     pub queue: String,
-    /// The tenant the job belongs to (for a file: the default for lines without one).
+    /// Read jobs from this JSON-lines file; `-` reads stdin. Without it, one
+    /// job is built from the flags.
+    #[arg(value_name = "FILE", conflicts_with = "file")]
+    pub input: Option<PathBuf>,
+    /// Same as FILE.
+    #[arg(long, hide = true)]
+    pub file: Option<PathBuf>,
+    /// The tenant the job belongs to (for a file: the tenant of lines without one).
     #[arg(long)]
     pub tenant: Option<String>,
     /// The job's payload, as JSON (default {}).
-    #[arg(long, conflicts_with = "file")]
+    #[arg(long, conflicts_with_all = ["input", "file"])]
     pub payload: Option<String>,
-    /// Read jobs from this JSON-lines file; `-` reads stdin.
-    #[arg(long)]
-    pub file: Option<PathBuf>,
-    /// Makes the enqueue safe to repeat: the same tenant and key within 24 h return the first job.
-    #[arg(long, conflicts_with = "file")]
+    /// Makes the enqueue safe to repeat: the same tenant and key within the
+    /// idempotency TTL (24 h) return the first job and enqueue nothing.
+    #[arg(long, conflicts_with_all = ["input", "file"])]
     pub idempotency_key: Option<String>,
     /// Run no sooner than this from now (e.g. 30s, 5m).
-    #[arg(long, value_parser = parse_duration, conflicts_with_all = ["file", "run_at"])]
+    #[arg(long, value_parser = parse_duration, conflicts_with_all = ["input", "file", "run_at"])]
     pub delay: Option<Duration>,
     /// Run no sooner than this instant (RFC 3339, e.g. 2026-11-22T18:00:00Z).
-    #[arg(long, conflicts_with = "file")]
+    #[arg(long, conflicts_with_all = ["input", "file"])]
     pub run_at: Option<String>,
-    /// Print JSON instead of text.
+    /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
-/// What `enqueue` did.
+/// What `enqueue` did (the `--json` output).
 #[derive(Debug, Default, Serialize)]
 struct Summary {
+    queue: String,
+    /// Jobs enqueued now.
     enqueued: usize,
+    /// Jobs whose idempotency key was already used with the same payload.
     duplicates: usize,
+    /// Jobs whose idempotency key was already used with another payload.
     conflicts: usize,
+    /// One id per job, in input order (for duplicates and conflicts: the first job's).
     ids: Vec<String>,
 }
 
 /// Runs `enqueue`.
 pub async fn run(redis: &RedisArgs, queue: &QueueArgs, args: EnqueueArgs) -> anyhow::Result<()> {
-    let jobs = match &args.file {
+    flotilla::kinds::lookup(&args.queue)?;
+    let source = args.input.as_ref().or(args.file.as_ref());
+    let (jobs, lines) = match source {
         Some(path) => read_lines(path, &args)?,
-        None => vec![single(&args)?],
+        None => (vec![single(&args)?], vec![0]),
     };
     let queues = Queues::open(redis, queue).await?;
     let q = queues.get(&args.queue)?;
-    let bar = progress(
-        jobs.len() as u64,
-        "enqueueing",
-        args.json || jobs.len() < BATCH,
-    );
-    let mut summary = Summary::default();
-    let mut conflicts = Vec::new();
-    for (chunk_no, chunk) in jobs.chunks(BATCH).enumerate() {
+    let bar = progress(jobs.len() as u64, "enqueueing", args.json || jobs.len() < 2);
+    let mut summary = Summary {
+        queue: args.queue.clone(),
+        ..Summary::default()
+    };
+    // (line number, first job's id) of each conflict.
+    let mut conflicts: Vec<(usize, JobId)> = Vec::new();
+    for (chunk_no, chunk) in jobs.chunks(MAX_SCRIPT_BATCH).enumerate() {
         let results = q.enqueue_batch(chunk).await?;
         for (i, r) in results.iter().enumerate() {
             summary.ids.push(r.id().to_string());
@@ -88,28 +105,24 @@ pub async fn run(redis: &RedisArgs, queue: &QueueArgs, args: EnqueueArgs) -> any
                 Enqueued::Duplicate(_) => summary.duplicates += 1,
                 Enqueued::Conflict(first) => {
                     summary.conflicts += 1;
-                    conflicts.push((chunk_no * BATCH + i + 1, *first));
+                    conflicts.push((lines[chunk_no * MAX_SCRIPT_BATCH + i], *first));
                 }
             }
         }
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    counter!(flotilla::telemetry::names::JOBS_ENQUEUED, "queue" => args.queue.clone())
-        .increment(summary.enqueued as u64);
 
     if args.json {
         print_json(&summary)?;
-    } else if jobs.len() == 1 {
-        match (&summary, conflicts.first()) {
-            (_, Some(_)) => {}
-            (s, None) if s.duplicates == 1 => {
-                println!(
-                    "already enqueued with this idempotency key: job {} (nothing new enqueued)",
-                    s.ids[0]
-                )
-            }
-            (s, None) => println!("enqueued job {} on {}", s.ids[0], args.queue),
+    } else if source.is_none() {
+        if summary.duplicates == 1 {
+            println!(
+                "already enqueued with this idempotency key: job {} (nothing new enqueued)",
+                summary.ids[0]
+            );
+        } else if summary.enqueued == 1 {
+            println!("enqueued job {} on {}", summary.ids[0], args.queue);
         }
     } else {
         println!(
@@ -117,11 +130,11 @@ pub async fn run(redis: &RedisArgs, queue: &QueueArgs, args: EnqueueArgs) -> any
             summary.enqueued, args.queue, summary.duplicates, summary.conflicts
         );
     }
-    if let Some((line, first)) = conflicts.first() {
-        let at = if jobs.len() == 1 {
-            String::new()
+    if let Some((n, first)) = conflicts.first() {
+        let at = if source.is_some() {
+            format!("line {n}: ")
         } else {
-            format!("line {line}: ")
+            String::new()
         };
         bail!(
             "{at}idempotency key already used with a different payload by job {first}; use a new key for a different job ({} conflict(s) in all)",
@@ -131,27 +144,33 @@ pub async fn run(redis: &RedisArgs, queue: &QueueArgs, args: EnqueueArgs) -> any
     Ok(())
 }
 
+/// The one job the flags describe.
 fn single(args: &EnqueueArgs) -> anyhow::Result<NewJob> {
+    let Some(tenant) = args.tenant.clone() else {
+        bail!("--tenant is required: every job belongs to a tenant (e.g. --tenant acme)");
+    };
     let payload = match &args.payload {
-        Some(text) => Some(serde_json::from_str(text).context("--payload is not valid JSON")?),
+        Some(text) => Some(
+            serde_json::from_str(text)
+                .context("--payload is not valid JSON (e.g. '{\"sleep_ms\": 10}')")?,
+        ),
         None => None,
     };
     let request = JobRequest {
-        tenant: args.tenant.clone(),
+        tenant: Some(tenant),
         payload,
         idempotency_key: args.idempotency_key.clone(),
         delay_ms: args.delay.map(|d| d.as_millis() as u64),
         run_at: args.run_at.clone().map(RunAt::Text),
     };
-    if request.tenant.is_none() {
-        bail!("--tenant is required: every job belongs to a tenant (e.g. --tenant acme)");
-    }
     Ok(request.into_job(&args.queue, None)?)
 }
 
-/// Reads and validates every line; fails listing the bad ones, enqueuing nothing.
-fn read_lines(path: &PathBuf, args: &EnqueueArgs) -> anyhow::Result<Vec<NewJob>> {
-    let reader: Box<dyn std::io::BufRead> = if path.as_os_str() == "-" {
+/// Reads and validates every line; fails listing the bad ones, enqueuing
+/// nothing. Returns the jobs and, for each, its line number.
+fn read_lines(path: &Path, args: &EnqueueArgs) -> anyhow::Result<(Vec<NewJob>, Vec<usize>)> {
+    let stdin = path.as_os_str() == "-";
+    let reader: Box<dyn std::io::BufRead> = if stdin {
         Box::new(std::io::stdin().lock())
     } else {
         let file =
@@ -159,37 +178,52 @@ fn read_lines(path: &PathBuf, args: &EnqueueArgs) -> anyhow::Result<Vec<NewJob>>
         Box::new(std::io::BufReader::new(file))
     };
     let mut jobs = Vec::new();
+    let mut lines = Vec::new();
     let mut errors = Vec::new();
     for (n, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("reading line {}", n + 1))?;
+        let line = line.with_context(|| format!("cannot read line {} (is it UTF-8?)", n + 1))?;
         if line.trim().is_empty() {
             continue;
         }
-        let parsed = serde_json::from_str::<JobRequest>(&line)
-            .map_err(anyhow::Error::from)
-            .and_then(|r| Ok(r.into_job(&args.queue, args.tenant.as_deref())?));
+        let parsed = JobRequest::parse(line.as_bytes())
+            .map_err(|e| e.to_string())
+            .and_then(|r| {
+                r.into_job(&args.queue, args.tenant.as_deref())
+                    .map_err(|e| e.to_string())
+            });
         match parsed {
-            Ok(job) => jobs.push(job),
+            Ok(job) => {
+                jobs.push(job);
+                lines.push(n + 1);
+            }
             Err(e) => errors.push(format!("line {}: {e}", n + 1)),
         }
     }
     if !errors.is_empty() {
-        let shown: Vec<&str> = errors
+        let shown = errors
             .iter()
             .take(MAX_REPORTED)
-            .map(String::as_str)
-            .collect();
+            .cloned()
+            .collect::<Vec<_>>();
+        let more = errors.len().saturating_sub(MAX_REPORTED);
+        let more = if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        };
         bail!(
-            "{} bad line(s), nothing enqueued: {}",
+            "{} bad line(s), nothing enqueued; fix them and run again: {}{more}",
             errors.len(),
             shown.join("; ")
         );
     }
     if jobs.is_empty() {
-        bail!(
-            "{} holds no jobs (one JSON object per line)",
-            path.display()
-        );
+        let name = if stdin {
+            "stdin".to_owned()
+        } else {
+            path.display().to_string()
+        };
+        bail!("{name} holds no jobs: give one JSON object per line (see --help)");
     }
-    Ok(jobs)
+    Ok((jobs, lines))
 }

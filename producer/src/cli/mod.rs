@@ -11,10 +11,10 @@ use std::io::IsTerminal as _;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// `--json` for verbs that only read.
+/// `--json`: one JSON document on stdout instead of text, for scripts.
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct Output {
-    /// Print JSON instead of a table.
+    /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }

@@ -1,4 +1,11 @@
-//! `/v1/jobs` and `/v1/queues`.
+//! `POST /v1/jobs/{queue}` enqueues one job; `GET /v1/jobs/{id}` follows it.
+//!
+//! Statuses: 202 accepted (also for an idempotent replay, which answers with
+//! the first job's id and `"duplicate": true`), 404 unknown queue or job,
+//! 413 too large, 415 not JSON, 400 malformed JSON, 422 a request that is
+//! JSON but wrong (fields, tenant, payload, delay, an idempotency key reused
+//! with a different payload), 503 Redis unreachable. Nothing is enqueued
+//! unless the answer is 202.
 
 use std::sync::Arc;
 
@@ -8,14 +15,15 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use flotilla::ids::{IdempotencyKey, JobId};
+use flotilla::ids::JobId;
+use flotilla::queue::FairQueue;
 use flotilla::queue::enqueue::Enqueued;
 use metrics::counter;
 use serde::Serialize;
 
 use super::AppState;
+use super::body::job_request;
 use super::problem::Problem;
-use crate::request::JobRequest;
 
 /// The answer to an accepted enqueue (and to its idempotent replays).
 #[derive(Debug, Serialize)]
@@ -23,20 +31,11 @@ struct Accepted {
     id: String,
     queue: String,
     tenant: String,
-    state: &'static str,
+    /// `pending` or `scheduled` for a new job; a replay reports the first
+    /// job's state now (`expired` once a finished job's record is gone).
+    state: String,
     /// True when this request replayed an earlier one with the same key.
     duplicate: bool,
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            let m = m.trim().to_ascii_lowercase();
-            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-        })
 }
 
 /// `POST /v1/jobs/{queue}`.
@@ -58,101 +57,43 @@ async fn accept(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
+    // An unknown queue is a missing resource, whatever the body says.
     let queue = state
         .queues
         .get(queue_name)
         .map_err(|e| Problem::new(StatusCode::NOT_FOUND, e.to_string()))?;
-    let too_large = || {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the body is over {} bytes; job payloads are at most 64 KiB: store big data elsewhere and pass a reference",
-                super::MAX_BODY_BYTES
-            ),
-        )
-    };
-    let body = body.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(_) => too_large(),
-        other => Problem::new(StatusCode::BAD_REQUEST, other.body_text()),
-    })?;
-    if body.len() > super::MAX_BODY_BYTES {
-        return Err(too_large());
-    }
-    if !is_json(headers) {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the job as JSON with Content-Type: application/json",
-        ));
-    }
-    let mut request: JobRequest = serde_json::from_slice(&body).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, format!("the body has the wrong shape: {e}; send {{\"tenant\": \"...\", \"payload\": {{...}}}}")),
-            _ => Problem::new(StatusCode::BAD_REQUEST, format!("the body is not valid JSON: {e}")),
-        }
-    })?;
-    if let Some(key) = headers.get("idempotency-key") {
-        let key = key
-            .to_str()
-            .ok()
-            .and_then(|k| IdempotencyKey::parse(k.trim().trim_matches('"')).ok())
-            .ok_or_else(|| {
-                Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "Idempotency-Key: use 1 to 255 printable ASCII characters without spaces",
-                )
-            })?;
-        if request
-            .idempotency_key
-            .as_deref()
-            .is_some_and(|k| k != key.as_str())
-        {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "the Idempotency-Key header and the body's idempotency_key differ; send one",
-            ));
-        }
-        request.idempotency_key = Some(key.as_str().to_owned());
-    }
+    let request = job_request(headers, body)?;
     let job = request.into_job(queue_name, None).map_err(|e| {
-        let status = if e.is_unknown_queue() {
-            StatusCode::NOT_FOUND
-        } else if e.is_too_large() {
+        let status = if e.is_too_large() {
             StatusCode::PAYLOAD_TOO_LARGE
         } else {
             StatusCode::UNPROCESSABLE_ENTITY
         };
-        Problem::new(status, e.to_string())
+        Problem::new(status, e.to_string()).with_errors(vec![e.field_error()])
     })?;
-    let scheduled = job.delay > std::time::Duration::ZERO || job.run_at_ms.is_some();
+    let due_later = job.delay > std::time::Duration::ZERO
+        || job.run_at_ms.is_some_and(|at| at > flotilla_now_ms());
     let tenant = job.tenant.to_string();
-    let result = queue.enqueue(job).await.map_err(|e| {
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{e}; retry with the same Idempotency-Key"),
-        )
-    })?;
-    let (id, duplicate) = match result {
+    let (id, state, duplicate) = match queue.enqueue(job).await.map_err(Problem::unavailable)? {
         Enqueued::New(id) => {
             counter!(flotilla::telemetry::names::JOBS_ENQUEUED, "queue" => queue_name.to_owned())
                 .increment(1);
-            (id, false)
+            let state = if due_later { "scheduled" } else { "pending" };
+            (id, state.to_owned(), false)
         }
-        Enqueued::Duplicate(id) => (id, true),
+        Enqueued::Duplicate(id) => (id, current_state(queue, id).await?, true),
         Enqueued::Conflict(id) => {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!(
-                    "this Idempotency-Key was used for job {id} with a different body; use a new key for a different job"
-                ),
-            ));
+            let detail = format!(
+                "this Idempotency-Key was used for job {id} with a different payload; use a new key for a different job"
+            );
+            return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail));
         }
     };
     let body = Accepted {
         id: id.to_string(),
         queue: queue_name.to_owned(),
         tenant,
-        state: if scheduled { "scheduled" } else { "pending" },
+        state,
         duplicate,
     };
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
@@ -166,12 +107,30 @@ async fn accept(
     Ok(response)
 }
 
-/// `GET /v1/jobs/{id}`.
+/// The producer's clock, only to tell "scheduled" from "pending" in the
+/// answer; the queue itself runs on Redis' clock.
+fn flotilla_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+async fn current_state(queue: &FairQueue, id: JobId) -> Result<String, Problem> {
+    Ok(match queue.job(id).await.map_err(Problem::unavailable)? {
+        Some(status) => status.state.as_str().to_owned(),
+        None => "expired".to_owned(),
+    })
+}
+
+/// `GET /v1/jobs/{id}`: the job's status, from whichever queue holds it.
 pub async fn status(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     let Ok(id) = JobId::parse(&id) else {
         return Problem::new(
             StatusCode::NOT_FOUND,
-            format!("{id:?} is not a job id (a 26-character ULID)"),
+            format!(
+                "{:?} is not a job id (a 26-character ULID)",
+                id.chars().take(40).collect::<String>()
+            ),
         )
         .into_response();
     };
@@ -184,21 +143,6 @@ pub async fn status(State(state): State<Arc<AppState>>, Path(id): Path<String>) 
             ),
         )
         .into_response(),
-        Err(e) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+        Err(e) => Problem::unavailable(e).into_response(),
     }
-}
-
-/// `GET /v1/queues`.
-pub async fn queues(State(state): State<Arc<AppState>>) -> Response {
-    let mut depths = Vec::new();
-    for q in state.queues.all() {
-        match q.depth().await {
-            Ok(d) => depths.push(d),
-            Err(e) => {
-                return Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-                    .into_response();
-            }
-        }
-    }
-    Json(depths).into_response()
 }

@@ -2,21 +2,27 @@
 //! `POST /v1/jobs/{queue}` and follow jobs with `GET /v1/jobs/{id}`;
 //! operators scrape `/metrics` and probe `/healthz` and `/readyz`.
 //!
-//! Authentication (tenant and admin API keys) is a layer on `/v1` added with
-//! tenant provisioning.
+//! - [`jobs`]: enqueue and job status; [`queues`]: queue depths
+//! - [`body`]: reading and checking an enqueue body; [`problem`]: RFC 9457 errors
+//! - [`ops`]: probes and metrics
+//!
+//! The API lives under `/v1` in a router of its own ([`api`]): the tenant
+//! and admin API-key check (a later issue) is one `route_layer` there, and
+//! leaves the probes and `/metrics` open.
 
+mod body;
 mod jobs;
+mod ops;
 mod problem;
+mod queues;
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
-
 use flotilla::config::{QueueArgs, RedisArgs};
 use flotilla::kinds::known_queues;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -25,23 +31,22 @@ use tracing::info;
 
 use crate::queues::Queues;
 
-/// Largest request body: a 64 KiB payload plus its envelope. Larger bodies
-/// get 413.
-pub const MAX_BODY_BYTES: usize = flotilla::job::MAX_PAYLOAD_BYTES + 16 * 1024;
-
-/// Bodies up to this size are read in full even when over [`MAX_BODY_BYTES`],
-/// so the client reliably gets its 413: answering before the body is read
-/// makes the connection close with unread data, and the client may see a
-/// reset instead of the answer. Beyond this the connection is cut.
-const DRAIN_BODY_BYTES: usize = 4 * 1024 * 1024;
-
 /// Arguments of `serve`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Routes:
+  POST /v1/jobs/{queue}   {\"tenant\": \"acme\", \"payload\": {...}, \"delay_ms\"?: n, \"run_at\"?: RFC 3339 or ms}
+                          optional Idempotency-Key header; 202 {\"id\", \"queue\", \"tenant\", \"state\", \"duplicate\"}
+  GET  /v1/jobs/{id}      the job's status, or 404
+  GET  /v1/queues         depth of every queue by state
+  GET  /healthz /readyz /metrics
+Errors are application/problem+json (RFC 9457).")]
 pub struct ServeArgs {
     /// Port to listen on (platforms set PORT).
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
-    /// Address to listen on (127.0.0.1 for local only).
+    /// Address to listen on: 0.0.0.0 (all interfaces, what platforms need) or
+    /// 127.0.0.1 (this machine only).
     #[arg(long, env = "BIND", default_value = "0.0.0.0")]
     pub bind: String,
 }
@@ -52,28 +57,33 @@ pub struct AppState {
     metrics: PrometheusHandle,
 }
 
-/// The API's routes.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The versioned API: everything a client (and later, its API key) uses.
+fn api() -> Router<Arc<AppState>> {
     Router::new()
         // One pattern for both: POST names a queue, GET a job id.
-        .route("/v1/jobs/{name}", post(jobs::enqueue).get(jobs::status))
-        .route("/v1/queues", get(jobs::queues))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/jobs/{name}", post(jobs::enqueue).get(jobs::status))
+        .route("/queues", get(queues::depths))
+}
+
+/// All routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .nest("/v1", api())
+        .merge(ops::router())
         .fallback(|| async {
             problem::Problem::new(
                 StatusCode::NOT_FOUND,
-                "no such route; see the README for the API",
+                "no such route; the API is POST /v1/jobs/{queue} and GET /v1/jobs/{id}",
             )
         })
-        .layer(DefaultBodyLimit::max(DRAIN_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(body::DRAIN_BODY_BYTES))
         .with_state(state)
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.
 pub async fn serve(redis: &RedisArgs, queue: &QueueArgs, args: ServeArgs) -> anyhow::Result<()> {
     let metrics = flotilla::telemetry::install_metrics()?;
+    // Every queue's counter exists from the start, so rate() has a baseline.
     for q in known_queues() {
         metrics::counter!(flotilla::telemetry::names::JOBS_ENQUEUED, "queue" => q).absolute(0);
     }
@@ -91,7 +101,7 @@ pub async fn serve(redis: &RedisArgs, queue: &QueueArgs, args: ServeArgs) -> any
         .await
         .with_context(|| {
             format!(
-                "cannot listen on {}:{} (is the port taken? set PORT)",
+                "cannot listen on {}:{} (is the port taken? set PORT or --port)",
                 args.bind, args.port
             )
         })?;
@@ -101,9 +111,11 @@ pub async fn serve(redis: &RedisArgs, queue: &QueueArgs, args: ServeArgs) -> any
     axum::serve(listener, router(state))
         .with_graceful_shutdown(stop_signal())
         .await?;
+    eprintln!("flotilla-producer: stopped");
     Ok(())
 }
 
+/// Resolves on the first SIGTERM (platforms stopping the process) or Ctrl-C.
 async fn stop_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -123,25 +135,5 @@ async fn stop_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-}
-
-async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    match state.queues.all()[0].now_ms().await {
-        Ok(_) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => problem::Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("Redis is unreachable: {e}"),
-        )
-        .into_response(),
-    }
-}
-
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        state.metrics.render(),
-    )
+    info!("stop signal: finishing in-flight requests");
 }

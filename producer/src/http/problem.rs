@@ -1,9 +1,14 @@
-//! Errors as `application/problem+json` (RFC 9457): a status, a title, and a
-//! detail that says what to change.
+//! Errors as `application/problem+json` (RFC 9457): a status, a title, a
+//! detail that says what to change and, for a request with wrong fields,
+//! `errors`: one entry per field, each with a JSON pointer into the body.
+//! Internal errors never reach the client verbatim beyond what helps it act
+//! (e.g. "Redis is unreachable, retry").
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+use crate::request::FieldError;
 
 /// One problem.
 #[derive(Debug, Serialize)]
@@ -17,6 +22,9 @@ pub struct Problem {
     pub status: u16,
     /// This occurrence, and what to do about it.
     pub detail: String,
+    /// The request's wrong fields, when there are any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
 }
 
 impl Problem {
@@ -27,7 +35,23 @@ impl Problem {
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             detail: detail.into(),
+            errors: Vec::new(),
         }
+    }
+
+    /// The same problem, listing the fields at fault.
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    /// Redis failed: the client should retry (503 says so to load balancers
+    /// and client libraries alike).
+    pub fn unavailable(e: impl std::fmt::Display) -> Self {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{e}; retry later (with the same Idempotency-Key for enqueues)"),
+        )
     }
 }
 

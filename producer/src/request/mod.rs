@@ -2,42 +2,43 @@
 //! (request bodies) receive it, parsed once into a [`NewJob`]: every check a
 //! producer makes before anything reaches Redis lives here, so both edges
 //! refuse the same bad input with the same words.
+//!
+//! - [`parse`]: JSON text into a [`JobRequest`], with every wrong field named
+//! - here: a [`JobRequest`] into a validated [`NewJob`]
+
+pub mod parse;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flotilla::ids::{IdempotencyKey, InvalidId, TenantId};
-use flotilla::job::NewJob;
+use flotilla::job::{MAX_PAYLOAD_BYTES, NewJob};
 use flotilla::kinds::{PayloadError, lookup, validate_payload};
-use serde::Deserialize;
+
+pub use parse::{FieldError, ParseError};
 
 /// The furthest ahead a job may be scheduled: anything later is a mistake
 /// (milliseconds passed as seconds, a year typo) rather than a plan.
 pub const MAX_DELAY: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// One job to enqueue, before validation.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One job to enqueue, before validation. Read it from JSON with
+/// [`JobRequest::parse`]: `{"tenant", "payload", "idempotency_key",
+/// "delay_ms", "run_at"}`, all optional at this stage.
+#[derive(Debug, Clone, Default)]
 pub struct JobRequest {
     /// The tenant the job belongs to.
-    #[serde(default)]
     pub tenant: Option<String>,
-    /// The job's payload; its shape depends on the queue.
-    #[serde(default)]
+    /// The job's payload; its shape depends on the queue (absent: `{}`).
     pub payload: Option<serde_json::Value>,
     /// Deduplicates retries of the same request (same tenant, 24 h).
-    #[serde(default)]
     pub idempotency_key: Option<String>,
     /// Run no sooner than this many milliseconds from now.
-    #[serde(default)]
     pub delay_ms: Option<u64>,
     /// Run no sooner than this instant: RFC 3339 text or milliseconds since the epoch.
-    #[serde(default)]
     pub run_at: Option<RunAt>,
 }
 
 /// When a job should run, as given.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum RunAt {
     /// Milliseconds since the Unix epoch.
     Millis(u64),
@@ -66,19 +67,39 @@ pub enum RequestError {
     )]
     BadRunAt(String),
     /// Too far in the future.
-    #[error("the job would run {0} from now; the limit is 365 days")]
-    TooFar(String),
+    #[error("the job would run {ahead} from now; the limit is 365 days")]
+    TooFar {
+        /// The field that asked for it (`delay_ms` or `run_at`).
+        field: &'static str,
+        /// How far ahead, readable.
+        ahead: String,
+    },
+    /// Both a delay and a time given.
+    #[error("give delay_ms or run_at, not both")]
+    DelayAndRunAt,
 }
 
 impl RequestError {
-    /// Whether the queue itself is unknown (404 over HTTP) rather than the request being wrong.
-    pub fn is_unknown_queue(&self) -> bool {
-        matches!(self, RequestError::Payload(PayloadError::UnknownQueue(_)))
-    }
-
     /// Whether the payload is over the size limit (413 over HTTP).
     pub fn is_too_large(&self) -> bool {
         matches!(self, RequestError::Payload(PayloadError::TooLarge { .. }))
+    }
+
+    /// The request field at fault, as a JSON pointer (RFC 6901).
+    pub fn pointer(&self) -> &'static str {
+        match self {
+            RequestError::MissingTenant | RequestError::Tenant(_) => "/tenant",
+            RequestError::Key(_) => "/idempotency_key",
+            RequestError::Payload(PayloadError::UnknownQueue(_)) => "",
+            RequestError::Payload(_) => "/payload",
+            RequestError::BadRunAt(_) | RequestError::DelayAndRunAt => "/run_at",
+            RequestError::TooFar { field, .. } => field,
+        }
+    }
+
+    /// The error as an entry of a problem's `errors` list.
+    pub fn field_error(&self) -> FieldError {
+        FieldError::new(self.pointer(), self.to_string())
     }
 }
 
@@ -102,10 +123,21 @@ impl JobRequest {
             .or(default_tenant)
             .ok_or(RequestError::MissingTenant)?;
         let tenant = TenantId::parse(tenant).map_err(RequestError::Tenant)?;
-        let payload = validate_payload(
-            queue,
-            &self.payload.unwrap_or_else(|| serde_json::json!({})),
-        )?;
+        let raw = self.payload.unwrap_or_else(|| serde_json::json!({}));
+        // Size first: an oversize payload is refused as such (413 over HTTP)
+        // whatever else is wrong with it.
+        let size = serde_json::to_vec(&raw).map_or(0, |v| v.len());
+        if size > MAX_PAYLOAD_BYTES {
+            return Err(PayloadError::TooLarge {
+                size,
+                limit: MAX_PAYLOAD_BYTES,
+            }
+            .into());
+        }
+        let payload = validate_payload(queue, &raw)?;
+        if self.delay_ms.is_some() && self.run_at.is_some() {
+            return Err(RequestError::DelayAndRunAt);
+        }
         let mut job = NewJob::new(tenant, payload, spec.retry.max_attempts);
         if let Some(key) = self.idempotency_key {
             job = job.idempotency_key(IdempotencyKey::parse(&key).map_err(RequestError::Key)?);
@@ -113,9 +145,10 @@ impl JobRequest {
         if let Some(ms) = self.delay_ms {
             let delay = Duration::from_millis(ms);
             if delay > MAX_DELAY {
-                return Err(RequestError::TooFar(
-                    humantime::format_duration(delay).to_string(),
-                ));
+                return Err(RequestError::TooFar {
+                    field: "/delay_ms",
+                    ahead: humantime::format_duration(delay).to_string(),
+                });
             }
             job = job.delay(delay);
         }
@@ -130,9 +163,10 @@ impl JobRequest {
             };
             let ahead = Duration::from_millis(at_ms.saturating_sub(now_ms()));
             if ahead > MAX_DELAY {
-                return Err(RequestError::TooFar(
-                    humantime::format_duration(ahead).to_string(),
-                ));
+                return Err(RequestError::TooFar {
+                    field: "/run_at",
+                    ahead: humantime::format_duration(ahead).to_string(),
+                });
             }
             job = job.run_at_ms(at_ms);
         }
@@ -145,7 +179,7 @@ mod tests {
     use super::*;
 
     fn request(json: serde_json::Value) -> JobRequest {
-        serde_json::from_value(json).unwrap()
+        JobRequest::from_value(json).unwrap()
     }
 
     #[test]
@@ -197,7 +231,10 @@ mod tests {
             request(serde_json::json!({"tenant": "acme", "delay_ms": 400u64 * 24 * 3600 * 1000}));
         assert!(matches!(
             far.into_job("bench", None),
-            Err(RequestError::TooFar(_))
+            Err(RequestError::TooFar {
+                field: "/delay_ms",
+                ..
+            })
         ));
         let bad = request(serde_json::json!({"tenant": "acme", "run_at": "next tuesday"}));
         assert!(matches!(
@@ -211,7 +248,10 @@ mod tests {
         let unknown = request(serde_json::json!({"tenant": "acme"}))
             .into_job("nope", None)
             .unwrap_err();
-        assert!(unknown.is_unknown_queue());
+        assert!(matches!(
+            unknown,
+            RequestError::Payload(PayloadError::UnknownQueue(_))
+        ));
         let wrong = request(serde_json::json!({"tenant": "acme", "payload": {"sleep_ms": "x"}}))
             .into_job("bench", None)
             .unwrap_err();
