@@ -18,7 +18,7 @@ mod queues;
 mod request;
 
 use clap::{Parser, Subcommand};
-use flotilla::config::{LogArgs, QueueArgs, RedisArgs};
+use flotilla::config::{DatabaseArgs, LogArgs, QueueArgs, RedisArgs};
 
 /// Puts work into Flotilla and looks at it: HTTP API, CLI, demo, benchmarks.
 ///
@@ -31,6 +31,8 @@ struct Cli {
     redis: RedisArgs,
     #[command(flatten)]
     queue: QueueArgs,
+    #[command(flatten)]
+    database: DatabaseArgs,
     #[command(flatten)]
     log: LogArgs,
     #[command(subcommand)]
@@ -55,7 +57,7 @@ enum Command {
     /// Run a benchmark and print its figures (use a release build).
     Bench(bench::BenchArgs),
     /// Apply the database migrations (the Procfile's release phase); a no-op when up to date.
-    Migrate(cli::migrate::MigrateArgs),
+    Migrate,
 }
 
 #[tokio::main]
@@ -67,10 +69,10 @@ async fn main() {
         Command::Queues(out) => cli::queues::run(&cli.redis, &cli.queue, out).await,
         Command::Job(args) => cli::job::run(&cli.redis, &cli.queue, args).await,
         Command::Dlq(cmd) => cli::dlq::run(&cli.redis, &cli.queue, cmd).await,
-        Command::Serve(args) => http::serve(&cli.redis, &cli.queue, args).await,
+        Command::Serve(args) => http::serve(&cli.redis, &cli.queue, &cli.database, args).await,
         Command::Demo(args) => demo::run(&cli.redis.redis_url, args).await,
         Command::Bench(args) => bench::run(&cli.redis.redis_url, args).await,
-        Command::Migrate(args) => cli::migrate::run(args).await,
+        Command::Migrate => cli::migrate::run(&cli.database).await,
     };
     if let Err(e) = result {
         eprintln!("error: {}", flotilla::backend::error_chain(e.as_ref()));

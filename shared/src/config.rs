@@ -59,6 +59,18 @@ impl QueueArgs {
     }
 }
 
+/// PostgreSQL, the system of record.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL (the local default is what `deploy/local/services up` starts).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:15432/flotilla"
+    )]
+    pub database_url: String,
+}
+
 /// Logging.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogArgs {

@@ -61,6 +61,20 @@ pub async fn connect(url: &str) -> Result<PgPool, DbError> {
         })
 }
 
+/// A pool on `url` that connects on first use, so a process that may never
+/// touch PostgreSQL (a worker on the bench queue) starts without it. A URL
+/// that cannot be parsed is refused at once.
+pub fn connect_lazy(url: &str) -> Result<PgPool, DbError> {
+    PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy(url)
+        .map_err(|source| DbError::Connect {
+            url: redact(url),
+            source,
+        })
+}
+
 /// Applies every migration not applied yet (a no-op when up to date).
 pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
     MIGRATOR.run(pool).await?;

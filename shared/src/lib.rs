@@ -11,6 +11,7 @@
 //! - [`kinds`]: the job kinds, their queues, payloads and retry policies
 //! - [`redis_conn`]: connecting to Redis and refusing one that would lose jobs
 //! - [`db`]: PostgreSQL, the system of record: pool, migrations, tenant-scoped transactions
+//! - [`tenancy`]: tenants' tiers and statuses, API keys
 //! - [`config`]: settings shared by both binaries (from flags and environment)
 //! - [`telemetry`]: logs and the metric catalogue
 
@@ -24,4 +25,5 @@ pub mod queue;
 pub mod redis_conn;
 pub mod retry;
 pub mod telemetry;
+pub mod tenancy;
 pub mod wake;

@@ -71,6 +71,11 @@ pub fn database_url() -> String {
 /// A new, empty database of its own on the test server, migrated, so tests
 /// run in parallel without sharing rows.
 pub async fn fresh_database() -> sqlx::PgPool {
+    fresh_database_with_url().await.0
+}
+
+/// [`fresh_database`], with its URL for the processes a test starts.
+pub async fn fresh_database_with_url() -> (sqlx::PgPool, String) {
     let server = database_url();
     let admin = flotilla::db::connect(&server)
         .await
@@ -85,13 +90,14 @@ pub async fn fresh_database() -> sqlx::PgPool {
     let base = server
         .rsplit_once('/')
         .map_or(server.as_str(), |(base, _)| base);
-    let pool = flotilla::db::connect(&format!("{base}/{name}"))
+    let url = format!("{base}/{name}");
+    let pool = flotilla::db::connect(&url)
         .await
         .expect("connect to the test database");
     flotilla::db::migrate(&pool)
         .await
         .expect("migrations apply");
-    pool
+    (pool, url)
 }
 
 /// Test databases are named after a ULID; those over an hour old belong to
@@ -216,6 +222,9 @@ pub mod producer {
         }
     }
 
+    /// The admin key every test API is started with.
+    pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+
     /// `flotilla-producer serve` on a free loopback port, killed on drop.
     pub struct Api {
         child: Child,
@@ -229,10 +238,17 @@ pub mod producer {
     impl Api {
         /// Starts `serve` in namespace `ns` and waits until `/healthz` answers.
         pub async fn start(ns: &Namespace) -> Api {
+            Self::start_with_database(ns, &crate::database_url()).await
+        }
+
+        /// [`Api::start`] on the database at `database_url`.
+        pub async fn start_with_database(ns: &Namespace, database_url: &str) -> Api {
             let port = free_port();
             let mut child = Command::new(binary())
                 .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string()])
                 .env("REDIS_URL", crate::redis_url())
+                .env("DATABASE_URL", database_url)
+                .env("FLOTILLA_ADMIN_KEY", ADMIN_KEY)
                 .env("FLOTILLA_NAMESPACE", ns.as_str())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -287,9 +303,21 @@ pub mod producer {
             move || log.lock().unwrap().clone()
         }
 
-        /// `POST /v1/jobs/{queue}` with a JSON body and an optional `Idempotency-Key`.
+        /// `POST /v1/jobs/{queue}` with the admin key, a JSON body and an
+        /// optional `Idempotency-Key`.
         pub async fn post(
             &self,
+            queue: &str,
+            body: impl Into<reqwest::Body>,
+            key: Option<&str>,
+        ) -> reqwest::Response {
+            self.post_as(ADMIN_KEY, queue, body, key).await
+        }
+
+        /// `POST /v1/jobs/{queue}` with API key `api_key`.
+        pub async fn post_as(
+            &self,
+            api_key: &str,
             queue: &str,
             body: impl Into<reqwest::Body>,
             key: Option<&str>,
@@ -297,6 +325,7 @@ pub mod producer {
             let mut request = self
                 .http
                 .post(self.url(&format!("/v1/jobs/{queue}")))
+                .bearer_auth(api_key)
                 .header("content-type", "application/json")
                 .body(body);
             if let Some(key) = key {
@@ -305,10 +334,16 @@ pub mod producer {
             request.send().await.expect("the API answers")
         }
 
-        /// `GET path`.
+        /// `GET path` with the admin key.
         pub async fn get(&self, path: &str) -> reqwest::Response {
+            self.get_as(ADMIN_KEY, path).await
+        }
+
+        /// `GET path` with API key `api_key`.
+        pub async fn get_as(&self, api_key: &str, path: &str) -> reqwest::Response {
             self.http
                 .get(self.url(path))
+                .bearer_auth(api_key)
                 .send()
                 .await
                 .expect("the API answers")

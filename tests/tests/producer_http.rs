@@ -7,7 +7,7 @@ use std::time::Duration;
 use flotilla::ids::{JobId, Namespace};
 use flotilla::job::JobState;
 use flotilla_tests::processes::bench_queue;
-use flotilla_tests::producer::{Api, problem};
+use flotilla_tests::producer::{ADMIN_KEY, Api, problem};
 use flotilla_tests::{fresh_namespace, redis_url};
 
 async fn enqueued_total(ns: &Namespace) -> u64 {
@@ -284,6 +284,7 @@ async fn http_unsupported_media_type_is_415() {
         let mut req = api
             .http
             .post(api.url("/v1/jobs/bench"))
+            .bearer_auth(ADMIN_KEY)
             .body(r#"{"tenant":"acme"}"#);
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
@@ -293,6 +294,7 @@ async fn http_unsupported_media_type_is_415() {
     let charset = api
         .http
         .post(api.url("/v1/jobs/bench"))
+        .bearer_auth(ADMIN_KEY)
         .header("content-type", "application/json; charset=utf-8")
         .body(r#"{"tenant":"acme"}"#)
         .send()

@@ -79,8 +79,11 @@ pub async fn run(config: Config, mut stop: StopRequests) -> anyhow::Result<Summa
         })
         .collect();
     let wakeups = Wakeups::listen(client, &queues);
+    // Connects on first use: a worker on the bench queue never needs it.
+    let db = flotilla::db::connect_lazy(&config.database.database_url)?;
     let setup = Setup {
         worker: worker.clone(),
+        db,
         concurrency: config.concurrency,
         prefetch: config.prefetch,
         job_timeout: config.job_timeout,

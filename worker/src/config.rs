@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use flotilla::config::{LogArgs, QueueArgs, RedisArgs, parse_duration};
+use flotilla::config::{DatabaseArgs, LogArgs, QueueArgs, RedisArgs, parse_duration};
 use flotilla::ids::QueueName;
 use flotilla::kinds::known_queues;
 
@@ -69,6 +69,10 @@ pub struct Config {
     #[allow(missing_docs)]
     #[command(flatten)]
     pub queue: QueueArgs,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 
     #[allow(missing_docs)]
     #[command(flatten)]

@@ -38,6 +38,8 @@ use crate::handlers;
 pub struct Setup {
     /// The worker's name (registry, leases, logs).
     pub worker: String,
+    /// PostgreSQL, the system of record (connects on first use).
+    pub db: sqlx::PgPool,
     /// Jobs each queue runs at once.
     pub concurrency: usize,
     /// Jobs claimed beyond the free slots (`None`: the backend's default).
@@ -144,6 +146,7 @@ mod tests {
         let ns = flotilla::ids::Namespace::parse("worker-unit").unwrap();
         let setup = Setup {
             worker: "unit".into(),
+            db: flotilla::db::connect_lazy("postgres://127.0.0.1:1/unused").unwrap(),
             concurrency: 1,
             prefetch: None,
             job_timeout: Duration::from_secs(1),

@@ -1,22 +1,11 @@
 //! `migrate`: brings the database schema up to date (the Procfile's
 //! `release` phase runs it before new processes start).
 
+use flotilla::config::DatabaseArgs;
 use flotilla::db;
 
-/// Arguments of `migrate`.
-#[derive(Debug, clap::Args)]
-pub struct MigrateArgs {
-    /// PostgreSQL URL.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:15432/flotilla"
-    )]
-    pub database_url: String,
-}
-
 /// Applies the pending migrations and says how many there were.
-pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
+pub async fn run(args: &DatabaseArgs) -> anyhow::Result<()> {
     let pool = db::connect(&args.database_url).await?;
     let before = applied(&pool).await?;
     db::migrate(&pool).await?;

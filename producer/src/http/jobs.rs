@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flotilla::ids::JobId;
@@ -22,6 +22,7 @@ use metrics::counter;
 use serde::Serialize;
 
 use super::AppState;
+use super::auth::Caller;
 use super::body::job_request;
 use super::problem::Problem;
 
@@ -41,11 +42,12 @@ struct Accepted {
 /// `POST /v1/jobs/{queue}`.
 pub async fn enqueue(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(queue_name): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match accept(&state, &queue_name, &headers, body).await {
+    match accept(&state, &caller, &queue_name, &headers, body).await {
         Ok(r) => r,
         Err(p) => p.into_response(),
     }
@@ -53,6 +55,7 @@ pub async fn enqueue(
 
 async fn accept(
     state: &AppState,
+    caller: &Caller,
     queue_name: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -62,7 +65,12 @@ async fn accept(
         .queues
         .get(queue_name)
         .map_err(|e| Problem::new(StatusCode::NOT_FOUND, e.to_string()))?;
-    let request = job_request(headers, body)?;
+    caller.require_writable()?;
+    let mut request = job_request(headers, body)?;
+    // A tenant key enqueues for its own tenant, whatever the body says.
+    if let Some(own) = caller.tenant() {
+        request.tenant = Some(own.to_string());
+    }
     let job = request.into_job(queue_name, None).map_err(|e| {
         let status = if e.is_too_large() {
             StatusCode::PAYLOAD_TOO_LARGE
@@ -123,7 +131,11 @@ async fn current_state(queue: &FairQueue, id: JobId) -> Result<String, Problem> 
 }
 
 /// `GET /v1/jobs/{id}`: the job's status, from whichever queue holds it.
-pub async fn status(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+pub async fn status(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
     let Ok(id) = JobId::parse(&id) else {
         return Problem::new(
             StatusCode::NOT_FOUND,
@@ -135,8 +147,9 @@ pub async fn status(State(state): State<Arc<AppState>>, Path(id): Path<String>) 
         .into_response();
     };
     match state.queues.find_job(id).await {
-        Ok(Some(status)) => Json(status).into_response(),
-        Ok(None) => Problem::new(
+        // Another tenant's job is as absent as a job that never was.
+        Ok(Some(status)) if caller.can_see(&status.tenant) => Json(status).into_response(),
+        Ok(_) => Problem::new(
             StatusCode::NOT_FOUND,
             format!(
                 "no job {id}; finished jobs are kept for FLOTILLA_FINISHED_TTL (1h by default)"

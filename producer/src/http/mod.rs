@@ -6,10 +6,11 @@
 //! - [`body`]: reading and checking an enqueue body; [`problem`]: RFC 9457 errors
 //! - [`ops`]: probes and metrics
 //!
-//! The API lives under `/v1` in a router of its own ([`api`]): the tenant
-//! and admin API-key check (a later issue) is one `route_layer` there, and
-//! leaves the probes and `/metrics` open.
+//! The API lives under `/v1` in a router of its own ([`api`]): the API-key
+//! check ([`auth`]) is one `route_layer` there, and leaves the probes and
+//! `/metrics` open.
 
+pub mod auth;
 mod body;
 mod jobs;
 mod ops;
@@ -23,7 +24,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use flotilla::config::{QueueArgs, RedisArgs};
+use flotilla::config::{DatabaseArgs, QueueArgs, RedisArgs};
 use flotilla::kinds::known_queues;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
@@ -49,26 +50,47 @@ pub struct ServeArgs {
     /// 127.0.0.1 (this machine only).
     #[arg(long, env = "BIND", default_value = "0.0.0.0")]
     pub bind: String,
+    /// The operator's API key: manages tenants and may act for any tenant.
+    /// At least 24 characters (e.g. `openssl rand -hex 32`).
+    #[arg(long, env = "FLOTILLA_ADMIN_KEY", hide_env_values = true, value_parser = parse_admin_key)]
+    pub admin_key: String,
+}
+
+fn parse_admin_key(key: &str) -> Result<String, String> {
+    if key.trim().len() < 24 || key.trim() != key {
+        return Err(
+            "FLOTILLA_ADMIN_KEY must be at least 24 characters without surrounding spaces; generate one with `openssl rand -hex 32`"
+                .to_owned(),
+        );
+    }
+    Ok(key.to_owned())
 }
 
 /// What every handler shares.
 pub struct AppState {
     pub(crate) queues: Queues,
+    /// PostgreSQL: API keys, tenants and everything they own.
+    pub(crate) db: sqlx::PgPool,
+    admin_key: String,
     metrics: PrometheusHandle,
 }
 
 /// The versioned API: everything a client (and later, its API key) uses.
-fn api() -> Router<Arc<AppState>> {
+fn api(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         // One pattern for both: POST names a queue, GET a job id.
         .route("/jobs/{name}", post(jobs::enqueue).get(jobs::status))
         .route("/queues", get(queues::depths))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            auth::require_key,
+        ))
 }
 
 /// All routes.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .nest("/v1", api())
+        .nest("/v1", api(state.clone()))
         .merge(ops::router())
         .fallback(|| async {
             problem::Problem::new(
@@ -81,7 +103,12 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.
-pub async fn serve(redis: &RedisArgs, queue: &QueueArgs, args: ServeArgs) -> anyhow::Result<()> {
+pub async fn serve(
+    redis: &RedisArgs,
+    queue: &QueueArgs,
+    database: &DatabaseArgs,
+    args: ServeArgs,
+) -> anyhow::Result<()> {
     let metrics = flotilla::telemetry::install_metrics()?;
     // Every queue's counter exists from the start, so rate() has a baseline.
     for q in known_queues() {
@@ -96,7 +123,13 @@ pub async fn serve(redis: &RedisArgs, queue: &QueueArgs, args: ServeArgs) -> any
             upkeep.run_upkeep();
         }
     });
-    let state = Arc::new(AppState { queues, metrics });
+    let db = flotilla::db::connect(&database.database_url).await?;
+    let state = Arc::new(AppState {
+        queues,
+        db,
+        admin_key: args.admin_key,
+        metrics,
+    });
     let listener = TcpListener::bind((args.bind.as_str(), args.port))
         .await
         .with_context(|| {
