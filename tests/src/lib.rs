@@ -100,6 +100,35 @@ pub async fn fresh_database_with_url() -> (sqlx::PgPool, String) {
     (pool, url)
 }
 
+/// A tenant row with one issued API key, as provisioning leaves it, for
+/// tests of what tenants do (not of provisioning itself). `tier` and
+/// `status` are the database enums' names ("pro", "active", ...).
+pub async fn tenant_with_key(
+    pool: &sqlx::PgPool,
+    slug: &str,
+    tier: &str,
+    status: &str,
+) -> (TenantId, String) {
+    let id = ulid::Ulid::new().to_string().to_lowercase();
+    sqlx::query(
+        "INSERT INTO tenants (id, slug, name, tier, status) \
+         VALUES ($1, $2, $2, $3::tenant_tier, $4::tenant_status)",
+    )
+    .bind(&id)
+    .bind(slug)
+    .bind(tier)
+    .bind(status)
+    .execute(pool)
+    .await
+    .expect("insert a test tenant");
+    let tenant = TenantId::parse(&id).expect("lowercase ULIDs are tenant ids");
+    let mut conn = pool.acquire().await.expect("a connection");
+    let key = flotilla::tenancy::api_key::issue(&mut conn, &tenant)
+        .await
+        .expect("issue a key");
+    (tenant, key.reveal().to_owned())
+}
+
 /// Test databases are named after a ULID; those over an hour old belong to
 /// finished runs and are dropped, so a developer's server does not fill up.
 async fn drop_stale_test_databases(admin: &sqlx::PgPool) {

@@ -7,22 +7,8 @@ use flotilla_tests::producer::{ADMIN_KEY, Api, problem};
 use flotilla_tests::{fresh_database_with_url, fresh_namespace};
 use sqlx::PgPool;
 
-/// A tenant row in `status` with one issued key (what provisioning leaves).
 async fn tenant_with_key(pool: &PgPool, slug: &str, status: &str) -> (TenantId, String) {
-    let id = ulid::Ulid::new().to_string().to_lowercase();
-    sqlx::query(
-        "INSERT INTO tenants (id, slug, name, tier, status) VALUES ($1, $2, $2, 'pro', $3::tenant_status)",
-    )
-    .bind(&id)
-    .bind(slug)
-    .bind(status)
-    .execute(pool)
-    .await
-    .unwrap();
-    let tenant = TenantId::parse(&id).unwrap();
-    let mut conn = pool.acquire().await.unwrap();
-    let key = api_key::issue(&mut conn, &tenant).await.unwrap();
-    (tenant, key.reveal().to_owned())
+    flotilla_tests::tenant_with_key(pool, slug, "pro", status).await
 }
 
 async fn api_with_tenants() -> (Api, PgPool, Namespace) {
