@@ -34,9 +34,19 @@ struct Cli {
     #[command(flatten)]
     database: DatabaseArgs,
     #[command(flatten)]
+    tenancy: TenantArgs,
+    #[command(flatten)]
     log: LogArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Tenant lifecycle settings.
+#[derive(Debug, Clone, clap::Args)]
+struct TenantArgs {
+    /// How long a deleted tenant's data is kept before it is purged.
+    #[arg(long, env = "FLOTILLA_TENANT_RETENTION", default_value = "30d", value_parser = flotilla::config::parse_duration)]
+    tenant_retention: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +66,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a benchmark and print its figures (use a release build).
     Bench(bench::BenchArgs),
+    /// Tenants: create, show, list, upgrade, suspend, reactivate, delete.
+    #[command(subcommand)]
+    Tenants(cli::tenants::TenantsCommand),
     /// Apply the database migrations (the Procfile's release phase); a no-op when up to date.
     Migrate,
 }
@@ -69,9 +82,14 @@ async fn main() {
         Command::Queues(out) => cli::queues::run(&cli.redis, &cli.queue, out).await,
         Command::Job(args) => cli::job::run(&cli.redis, &cli.queue, args).await,
         Command::Dlq(cmd) => cli::dlq::run(&cli.redis, &cli.queue, cmd).await,
-        Command::Serve(args) => http::serve(&cli.redis, &cli.queue, &cli.database, args).await,
+        Command::Serve(args) => {
+            http::serve(&cli.redis, &cli.queue, &cli.database, &cli.tenancy, args).await
+        }
         Command::Demo(args) => demo::run(&cli.redis.redis_url, args).await,
         Command::Bench(args) => bench::run(&cli.redis.redis_url, args).await,
+        Command::Tenants(cmd) => {
+            cli::tenants::run(&cli.redis, &cli.queue, &cli.database, &cli.tenancy, cmd).await
+        }
         Command::Migrate => cli::migrate::run(&cli.database).await,
     };
     if let Err(e) = result {

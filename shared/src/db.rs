@@ -111,3 +111,22 @@ pub async fn tenant_transaction(
         .await?;
     Ok(tx)
 }
+
+/// Begins a transaction scoped to an enterprise tenant's own schema: it
+/// runs as the schema's role (which can reach nothing else a tenant owns)
+/// with the schema first on the search path.
+pub async fn schema_transaction(
+    pool: &PgPool,
+    schema: &crate::tenancy::SchemaName,
+) -> Result<Transaction<'static, Postgres>, DbError> {
+    let mut tx = pool.begin().await?;
+    // SchemaName's alphabet is [t_0-9a-z]: quoting is belt and braces.
+    let name = schema.as_str();
+    sqlx::query(&format!("SET LOCAL ROLE \"{name}\""))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("SET LOCAL search_path TO \"{name}\""))
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}

@@ -43,6 +43,12 @@ pub mod names {
     pub const REDIS_ERRORS: &str = "flotilla_redis_errors_total";
     /// Gauge: 1 while this process can reach Redis, else 0.
     pub const REDIS_UP: &str = "flotilla_redis_up";
+    /// Histogram {tier}: from a tenant's creation to active.
+    pub const PROVISIONING_DURATION: &str = "flotilla_provisioning_duration_seconds";
+    /// Counter: tenants whose provisioning ran out of retries (failed).
+    pub const PROVISIONING_FAILURES: &str = "flotilla_provisioning_failures_total";
+    /// Counter {tier}: enqueues refused by the daily limit (429).
+    pub const RATE_LIMITED: &str = "flotilla_enqueues_rate_limited_total";
 }
 
 /// Seconds; from a 1 ms no-op to a 10 minute job.

@@ -57,6 +57,16 @@ pub async fn live_queue(settings: QueueSettings) -> FairQueue {
     )
 }
 
+/// The queue `name` in namespace `ns`, as the processes of a test see it.
+pub async fn queue_in(ns: &Namespace, name: &str) -> FairQueue {
+    FairQueue::new(
+        redis().await,
+        ns,
+        QueueName::parse(name).expect("a valid queue name"),
+        QueueSettings::default(),
+    )
+}
+
 /// Real `flotilla-worker` and private `redis-server` processes, with HTTP
 /// probes and job-state waits (used by `tests/worker_process.rs`).
 pub mod processes;
@@ -272,6 +282,15 @@ pub mod producer {
 
         /// [`Api::start`] on the database at `database_url`.
         pub async fn start_with_database(ns: &Namespace, database_url: &str) -> Api {
+            Self::start_with_env(ns, database_url, &[]).await
+        }
+
+        /// [`Api::start_with_database`] with more environment variables.
+        pub async fn start_with_env(
+            ns: &Namespace,
+            database_url: &str,
+            env: &[(&str, &str)],
+        ) -> Api {
             let port = free_port();
             let mut child = Command::new(binary())
                 .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string()])
@@ -279,6 +298,7 @@ pub mod producer {
                 .env("DATABASE_URL", database_url)
                 .env("FLOTILLA_ADMIN_KEY", ADMIN_KEY)
                 .env("FLOTILLA_NAMESPACE", ns.as_str())
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()

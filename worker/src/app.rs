@@ -1,6 +1,8 @@
 //! The worker's life: refuse an unsafe Redis, serve HTTP, run one consumer
 //! per queue until asked to stop, then drain and say what happened.
 
+use flotilla::tenancy::keys::TenantKeys;
+use flotilla::tenancy::provision::Provisioner;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,8 +83,29 @@ pub async fn run(config: Config, mut stop: StopRequests) -> anyhow::Result<Summa
     let wakeups = Wakeups::listen(client, &queues);
     // Connects on first use: a worker on the bench queue never needs it.
     let db = flotilla::db::connect_lazy(&config.database.database_url)?;
+    // Provisioning sets tenant policies on every queue of the deployment,
+    // not only on those this worker consumes.
+    let every_queue = flotilla::kinds::known_queues()
+        .into_iter()
+        .map(|name| {
+            FairQueue::new(
+                conn.clone(),
+                &config.redis.namespace,
+                name.parse().expect("known queue names are valid"),
+                settings.clone(),
+            )
+        })
+        .collect();
+    let provisioner = Provisioner::new(
+        db.clone(),
+        every_queue,
+        conn.clone(),
+        TenantKeys::new(&config.redis.namespace),
+    )
+    .with_step_pause(config.provision_step_pause);
     let setup = Setup {
         worker: worker.clone(),
+        provisioner,
         db,
         concurrency: config.concurrency,
         prefetch: config.prefetch,

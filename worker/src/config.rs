@@ -62,6 +62,11 @@ pub struct Config {
     #[arg(long, env = "WORKER_NAME", value_name = "WORKER_NAME", value_parser = parse_name)]
     pub name: Option<String>,
 
+    /// Pause after each tenant-provisioning step (tests and demos use it to
+    /// stop a worker mid-provisioning).
+    #[arg(long, env = "FLOTILLA_PROVISION_STEP_PAUSE", hide = true, default_value = "0s", value_parser = parse_duration)]
+    pub provision_step_pause: Duration,
+
     #[allow(missing_docs)]
     #[command(flatten)]
     pub redis: RedisArgs,

@@ -25,7 +25,9 @@ use apalis::prelude::{WorkerBuilder, WorkerError};
 use flotilla::backend::{BackendHandle, BackendOptions, FairBackend, JobContext, JobError};
 use flotilla::kinds::JobKind;
 use flotilla::kinds::bench::Bench;
+use flotilla::kinds::provisioning::Provisioning;
 use flotilla::queue::FairQueue;
+use flotilla::tenancy::provision::Provisioner;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +42,8 @@ pub struct Setup {
     pub worker: String,
     /// PostgreSQL, the system of record (connects on first use).
     pub db: sqlx::PgPool,
+    /// Runs provisioning jobs (database, every queue's tenant policies).
+    pub provisioner: Provisioner,
     /// Jobs each queue runs at once.
     pub concurrency: usize,
     /// Jobs claimed beyond the free slots (`None`: the backend's default).
@@ -77,6 +81,15 @@ pub fn start(
             setup,
             handlers::bench::handle,
         )),
+        Provisioning::QUEUE => {
+            let provisioner = setup.provisioner.clone();
+            Ok(run::<Provisioning, _, _>(
+                queue,
+                wake,
+                setup,
+                move |job, ctx| handlers::provisioning::handle(provisioner.clone(), job, ctx),
+            ))
+        }
         other => bail!(
             "queue {other:?} is known to this build but flotilla-worker has no handler for it; \
              add one line for it in worker/src/consumers.rs"
@@ -144,9 +157,16 @@ mod tests {
         let url = std::env::var("REDIS_URL").expect("REDIS_URL is set (deploy/local/test sets it)");
         let (_, conn) = flotilla::redis_conn::connect(&url).await.unwrap();
         let ns = flotilla::ids::Namespace::parse("worker-unit").unwrap();
+        let db = flotilla::db::connect_lazy("postgres://127.0.0.1:1/unused").unwrap();
         let setup = Setup {
             worker: "unit".into(),
-            db: flotilla::db::connect_lazy("postgres://127.0.0.1:1/unused").unwrap(),
+            provisioner: Provisioner::new(
+                db.clone(),
+                vec![],
+                conn.clone(),
+                flotilla::tenancy::keys::TenantKeys::new(&ns),
+            ),
+            db,
             concurrency: 1,
             prefetch: None,
             job_timeout: Duration::from_secs(1),

@@ -6,6 +6,7 @@ pub mod enqueue;
 pub mod job;
 pub mod migrate;
 pub mod queues;
+pub mod tenants;
 
 use std::io::IsTerminal as _;
 

@@ -42,6 +42,39 @@ fn too_large() -> Problem {
     )
 }
 
+/// A JSON object body of at most [`MAX_BODY_BYTES`], for routes other than
+/// enqueue: 413, 415, 400 and 422 (not an object) as for jobs.
+pub fn json_object(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<serde_json::Map<String, serde_json::Value>, Problem> {
+    let body = body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => too_large(),
+        other => Problem::new(StatusCode::BAD_REQUEST, other.body_text()),
+    })?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    if !is_json(headers) {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send JSON with Content-Type: application/json",
+        ));
+    }
+    match serde_json::from_slice(&body) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the body must be a JSON object",
+        )
+        .with_errors(vec![FieldError::new("", "expected an object")])),
+        Err(e) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {e}"),
+        )),
+    }
+}
+
 /// The job request in a body, with the `Idempotency-Key` header folded in.
 pub fn job_request(
     headers: &HeaderMap,

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use flotilla::ids::JobId;
 use flotilla::queue::FairQueue;
 use flotilla::queue::enqueue::Enqueued;
+use flotilla::tenancy::quota::{self, Quota};
 use metrics::counter;
 use serde::Serialize;
 
@@ -82,7 +83,17 @@ async fn accept(
     let due_later = job.delay > std::time::Duration::ZERO
         || job.run_at_ms.is_some_and(|at| at > flotilla_now_ms());
     let tenant = job.tenant.to_string();
-    let (id, state, duplicate) = match queue.enqueue(job).await.map_err(Problem::unavailable)? {
+    let now = flotilla_now_ms();
+    let taken = take_quota(state, queue, caller, &job, now).await?;
+    let enqueued = queue.enqueue(job).await.map_err(Problem::unavailable)?;
+    if let (Caller::Tenant(owner), true, false) =
+        (caller, taken, matches!(enqueued, Enqueued::New(_)))
+    {
+        let mut conn = queue.connection();
+        // Best effort: a lost give-back costs the tenant one enqueue today.
+        let _ = quota::give_back(&mut conn, &state.tenant_keys, &owner.tenant, 1, now).await;
+    }
+    let (id, state, duplicate) = match enqueued {
         Enqueued::New(id) => {
             counter!(flotilla::telemetry::names::JOBS_ENQUEUED, "queue" => queue_name.to_owned())
                 .increment(1);
@@ -113,6 +124,61 @@ async fn accept(
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// Takes one enqueue from a tenant key's daily allowance (the admin key is
+/// not limited): 429 with `Retry-After` once it is spent, except for a
+/// replay of an earlier request, which is answered as before. True when
+/// one was taken.
+async fn take_quota(
+    state: &AppState,
+    queue: &FairQueue,
+    caller: &Caller,
+    job: &flotilla::job::NewJob,
+    now_ms: u64,
+) -> Result<bool, Problem> {
+    let Caller::Tenant(owner) = caller else {
+        return Ok(false);
+    };
+    let mut conn = state.queues.all()[0].connection();
+    let limit = owner.settings.daily_enqueue_limit;
+    match quota::take(
+        &mut conn,
+        &state.tenant_keys,
+        &owner.tenant,
+        limit,
+        1,
+        now_ms,
+    )
+    .await
+    .map_err(Problem::unavailable)?
+    {
+        Quota::Allowed { .. } => Ok(true),
+        Quota::Exceeded { limit, retry_after } => {
+            if let Some(key) = &job.idempotency_key
+                && queue
+                    .idempotent_job(&owner.tenant, key)
+                    .await
+                    .map_err(Problem::unavailable)?
+                    .is_some()
+            {
+                return Ok(false);
+            }
+            counter!(flotilla::telemetry::names::RATE_LIMITED, "tier" => owner.tier.as_str())
+                .increment(1);
+            Err(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "tenant {} ({} tier) has used its {limit} enqueues for today (UTC); retry after {} s, or ask the operator for a higher tier or limit",
+                    owner.tenant, owner.tier, retry_after.as_secs()
+                ),
+            )
+            .with_header(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.as_secs()),
+            ))
+        }
+    }
 }
 
 /// The producer's clock, only to tell "scheduled" from "pending" in the

@@ -16,6 +16,7 @@ mod jobs;
 mod ops;
 mod problem;
 mod queues;
+mod tenants;
 
 use std::sync::Arc;
 
@@ -31,6 +32,10 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::queues::Queues;
+use flotilla::kinds::JobKind as _;
+use flotilla::kinds::provisioning::Provisioning;
+use flotilla::tenancy::keys::TenantKeys;
+use flotilla::tenancy::lifecycle::Lifecycle;
 
 /// Arguments of `serve`.
 #[derive(Debug, clap::Args)]
@@ -54,6 +59,13 @@ pub struct ServeArgs {
     /// At least 24 characters (e.g. `openssl rand -hex 32`).
     #[arg(long, env = "FLOTILLA_ADMIN_KEY", hide_env_values = true, value_parser = parse_admin_key)]
     pub admin_key: String,
+    /// How often this process looks for tenants stuck in pending or
+    /// provisioning (their job lost with Redis) and re-enqueues them.
+    #[arg(long, env = "FLOTILLA_RECONCILE_EVERY", default_value = "30s", value_parser = flotilla::config::parse_duration)]
+    pub reconcile_every: std::time::Duration,
+    /// A tenant pending or provisioning for longer than this is stuck.
+    #[arg(long, env = "FLOTILLA_RECONCILE_AFTER", default_value = "2m", value_parser = flotilla::config::parse_duration)]
+    pub reconcile_after: std::time::Duration,
 }
 
 fn parse_admin_key(key: &str) -> Result<String, String> {
@@ -71,6 +83,10 @@ pub struct AppState {
     pub(crate) queues: Queues,
     /// PostgreSQL: API keys, tenants and everything they own.
     pub(crate) db: sqlx::PgPool,
+    /// Tenant requests (create, change, delete) and their jobs.
+    pub(crate) lifecycle: Lifecycle,
+    /// Per-tenant Redis keys (daily enqueue counters).
+    pub(crate) tenant_keys: TenantKeys,
     admin_key: String,
     metrics: PrometheusHandle,
 }
@@ -81,6 +97,13 @@ fn api(state: Arc<AppState>) -> Router<Arc<AppState>> {
         // One pattern for both: POST names a queue, GET a job id.
         .route("/jobs/{name}", post(jobs::enqueue).get(jobs::status))
         .route("/queues", get(queues::depths))
+        .route("/tenants", post(tenants::create).get(tenants::list))
+        .route(
+            "/tenants/{id}",
+            get(tenants::show)
+                .patch(tenants::change)
+                .delete(tenants::delete),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             auth::require_key,
@@ -107,6 +130,7 @@ pub async fn serve(
     redis: &RedisArgs,
     queue: &QueueArgs,
     database: &DatabaseArgs,
+    tenancy: &crate::TenantArgs,
     args: ServeArgs,
 ) -> anyhow::Result<()> {
     let metrics = flotilla::telemetry::install_metrics()?;
@@ -124,9 +148,23 @@ pub async fn serve(
         }
     });
     let db = flotilla::db::connect(&database.database_url).await?;
+    let tenant_keys = TenantKeys::new(&redis.namespace);
+    let lifecycle = Lifecycle::new(
+        db.clone(),
+        queues.get(Provisioning::QUEUE)?.clone(),
+        tenant_keys.clone(),
+        tenancy.tenant_retention,
+    );
+    tokio::spawn(reconcile_loop(
+        lifecycle.clone(),
+        args.reconcile_every,
+        args.reconcile_after,
+    ));
     let state = Arc::new(AppState {
         queues,
         db,
+        lifecycle,
+        tenant_keys,
         admin_key: args.admin_key,
         metrics,
     });
@@ -146,6 +184,28 @@ pub async fn serve(
         .await?;
     eprintln!("flotilla-producer: stopped");
     Ok(())
+}
+
+/// Re-enqueues stuck tenants every `every` (PostgreSQL is the source of
+/// truth: a tenant whose job was lost with Redis still gets provisioned).
+async fn reconcile_loop(
+    lifecycle: Lifecycle,
+    every: std::time::Duration,
+    after: std::time::Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        match lifecycle.reconcile(after).await {
+            Ok(requeued) if !requeued.is_empty() => {
+                info!(
+                    count = requeued.len(),
+                    "re-enqueued the provisioning of stuck tenants"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reconciling tenants failed; retrying next round"),
+        }
+    }
 }
 
 /// Resolves on the first SIGTERM (platforms stopping the process) or Ctrl-C.

@@ -90,7 +90,7 @@ impl RequestError {
         match self {
             RequestError::MissingTenant | RequestError::Tenant(_) => "/tenant",
             RequestError::Key(_) => "/idempotency_key",
-            RequestError::Payload(PayloadError::UnknownQueue(_)) => "",
+            RequestError::Payload(PayloadError::UnknownQueue(_) | PayloadError::OwnRoutes(_)) => "",
             RequestError::Payload(_) => "/payload",
             RequestError::BadRunAt(_) | RequestError::DelayAndRunAt => "/run_at",
             RequestError::TooFar { field, .. } => field,
@@ -117,6 +117,9 @@ impl JobRequest {
         default_tenant: Option<&str>,
     ) -> Result<NewJob, RequestError> {
         let spec = lookup(queue)?;
+        if !spec.enqueued_by_api {
+            return Err(PayloadError::OwnRoutes(queue.to_owned()).into());
+        }
         let tenant = self
             .tenant
             .as_deref()

@@ -3,6 +3,7 @@
 //! jobs), its payload type, how it is validated and how it retries.
 
 pub mod bench;
+pub mod provisioning;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -24,6 +25,10 @@ pub trait JobKind: Send + Sync + 'static {
         + Unpin
         + 'static;
 
+    /// Whether `POST /v1/jobs/{queue}` and `enqueue` may feed this queue;
+    /// queues with routes of their own (tenants, candles) say no.
+    const ENQUEUED_BY_API: bool = true;
+
     /// How failed attempts are retried.
     fn retry_policy() -> RetryPolicy;
 
@@ -44,6 +49,11 @@ pub enum PayloadError {
     /// No job kind uses this queue.
     #[error("unknown queue {0:?}; known queues: {known}", known = known_queues().join(", "))]
     UnknownQueue(String),
+    /// The queue is fed by routes of its own, not by a generic enqueue.
+    #[error(
+        "queue {0:?} cannot be enqueued on directly: it is fed by its own routes (provisioning: /v1/tenants and `flotilla-producer tenants`)"
+    )]
+    OwnRoutes(String),
     /// The payload is not what the queue's job kind takes.
     #[error("invalid payload for queue {queue:?}: {reason}")]
     Invalid {
@@ -71,6 +81,8 @@ pub struct QueueSpec {
     pub name: &'static str,
     /// How its jobs retry.
     pub retry: RetryPolicy,
+    /// Whether clients may enqueue on it directly (see [`JobKind::ENQUEUED_BY_API`]).
+    pub enqueued_by_api: bool,
     /// Parses, validates and re-serializes a payload in canonical form.
     pub check: fn(&serde_json::Value) -> Result<String, String>,
 }
@@ -86,13 +98,14 @@ pub fn spec<K: JobKind>() -> QueueSpec {
     QueueSpec {
         name: K::QUEUE,
         retry: K::retry_policy(),
+        enqueued_by_api: K::ENQUEUED_BY_API,
         check: check::<K>,
     }
 }
 
 /// Every queue this build knows.
 pub fn catalogue() -> Vec<QueueSpec> {
-    vec![spec::<bench::Bench>()]
+    vec![spec::<bench::Bench>(), spec::<provisioning::Provisioning>()]
 }
 
 /// Names of every known queue.

@@ -55,6 +55,30 @@ impl FairQueue {
         Ok(())
     }
 
+    /// The job an idempotency key of `tenant` names, while the key lives.
+    /// Lets a caller answer a replay (e.g. over a spent rate limit) as the
+    /// enqueue would.
+    pub async fn idempotent_job(
+        &self,
+        tenant: &TenantId,
+        key: &crate::ids::IdempotencyKey,
+    ) -> Result<Option<crate::ids::JobId>, QueueError> {
+        let mut conn = self.connection();
+        let entry: Option<String> = redis::cmd("GET")
+            .arg(format!(
+                "{}idem:{tenant}:{}",
+                self.keys.prefix(),
+                key.as_str()
+            ))
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("idempotency lookup"))?;
+        Ok(entry
+            .as_deref()
+            .and_then(|e| e.split(':').next())
+            .and_then(|id| crate::ids::JobId::parse(id).ok()))
+    }
+
     /// A tenant's policy and current load on this queue.
     pub async fn tenant_state(&self, tenant: &TenantId) -> Result<TenantState, QueueError> {
         let mut conn = self.connection();

@@ -7,6 +7,7 @@ use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 use sqlx::PgPool;
 
+use super::settings::TenantSettings;
 use super::{TenantStatus, Tier};
 use crate::db::DbError;
 use crate::ids::TenantId;
@@ -99,6 +100,16 @@ pub fn same_secret(presented: &str, expected: &str) -> bool {
 /// the only copy of the secret.
 pub async fn issue(conn: &mut sqlx::PgConnection, tenant: &TenantId) -> Result<ApiKey, DbError> {
     let key = ApiKey::generate();
+    store(conn, tenant, &key).await?;
+    Ok(key)
+}
+
+/// Stores `key`'s hash for `tenant`.
+pub async fn store(
+    conn: &mut sqlx::PgConnection,
+    tenant: &TenantId,
+    key: &ApiKey,
+) -> Result<(), DbError> {
     sqlx::query("INSERT INTO api_keys (id, tenant_id, prefix, hash) VALUES ($1, $2, $3, $4)")
         .bind(ulid::Ulid::new().to_string().to_lowercase())
         .bind(tenant.as_str())
@@ -106,7 +117,7 @@ pub async fn issue(conn: &mut sqlx::PgConnection, tenant: &TenantId) -> Result<A
         .bind(key.hash())
         .execute(conn)
         .await?;
-    Ok(key)
+    Ok(())
 }
 
 /// Revokes every key of `tenant`; returns how many were live.
@@ -121,7 +132,7 @@ pub async fn revoke_all(pool: &PgPool, tenant: &TenantId) -> Result<u64, DbError
 }
 
 /// The tenant a valid key belongs to, as it is now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KeyOwner {
     /// The tenant.
     pub tenant: TenantId,
@@ -129,20 +140,33 @@ pub struct KeyOwner {
     pub tier: Tier,
     /// Its status (suspended tenants may read but not enqueue).
     pub status: TenantStatus,
+    /// Its resolved settings (the daily enqueue limit), read with the key
+    /// so a change applies to the next request.
+    pub settings: TenantSettings,
 }
+
+/// Tenant id, key hash, tier, status, resolved settings.
+type KeyRow = (
+    String,
+    Vec<u8>,
+    Tier,
+    TenantStatus,
+    Option<serde_json::Value>,
+);
 
 /// The owner of `key`, or `None` when the key is unknown, revoked, or its
 /// tenant deleted: all of which the API answers with 401.
 pub async fn authenticate(pool: &PgPool, key: &ApiKey) -> Result<Option<KeyOwner>, DbError> {
-    let row: Option<(String, Vec<u8>, Tier, TenantStatus)> = sqlx::query_as(
-        "SELECT t.id, k.hash, t.tier, t.status
-           FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-          WHERE k.prefix = $1 AND k.revoked_at IS NULL",
+    let row: Option<KeyRow> = sqlx::query_as(
+        "SELECT t.id, k.hash, t.tier, t.status, c.resolved
+               FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+               LEFT JOIN tenant_configs c ON c.tenant_id = t.id
+              WHERE k.prefix = $1 AND k.revoked_at IS NULL",
     )
     .bind(key.prefix())
     .fetch_optional(pool)
     .await?;
-    let Some((tenant, hash, tier, status)) = row else {
+    let Some((tenant, hash, tier, status, resolved)) = row else {
         return Ok(None);
     };
     let matches = hash.len() == 32
@@ -158,6 +182,7 @@ pub async fn authenticate(pool: &PgPool, key: &ApiKey) -> Result<Option<KeyOwner
         tenant: TenantId::parse(&tenant)?,
         tier,
         status,
+        settings: TenantSettings::from_resolved(&resolved.unwrap_or_default()),
     }))
 }
 

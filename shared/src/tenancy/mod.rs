@@ -3,8 +3,110 @@
 //! system of record; these types are how rows are read into Rust.
 
 pub mod api_key;
+pub mod keys;
+pub mod lifecycle;
+pub mod provision;
+pub mod quota;
+pub mod settings;
+pub mod store;
 
 use serde::{Deserialize, Serialize};
+
+use crate::ids::{InvalidId, TenantId};
+
+/// A tenant's slug: unique, chosen by the operator, ASCII only (so no
+/// lookalike of another slug can exist), safe in URLs and logs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Slug(String);
+
+impl Slug {
+    /// Parses a slug: 1 to 64 of a-z, 0-9, '-' and '_', starting with a letter or digit.
+    pub fn parse(input: &str) -> Result<Self, InvalidId> {
+        let ok = !input.is_empty()
+            && input.len() <= 64
+            && input
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && input
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(input.to_owned()))
+        } else {
+            Err(InvalidId::new(
+                "slug",
+                input,
+                "use 1 to 64 characters from a-z, 0-9, '-' and '_', starting with a letter or digit",
+            ))
+        }
+    }
+
+    /// The slug.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A tenant's display name: any text a person would write (unicode is
+/// fine, it is only ever bound as a parameter), 1 to 200 characters, no
+/// control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct TenantName(String);
+
+impl TenantName {
+    /// Parses a display name; surrounding whitespace is trimmed.
+    pub fn parse(input: &str) -> Result<Self, InvalidId> {
+        let name = input.trim();
+        let length = name.chars().count();
+        if length == 0 || length > 200 || name.chars().any(char::is_control) {
+            return Err(InvalidId::new(
+                "tenant name",
+                input,
+                "use 1 to 200 characters without control characters (newlines, tabs, NUL)",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An enterprise tenant's schema (and role): "t_" + the tenant's id. It is
+/// derived, never taken from user text, and its alphabet needs no quoting.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct SchemaName(String);
+
+impl SchemaName {
+    /// The schema of `tenant`, whose id must be a lowercase ULID (all
+    /// provisioned tenants' ids are).
+    pub fn for_tenant(tenant: &TenantId) -> Result<Self, InvalidId> {
+        let id = tenant.as_str();
+        let ulid_like = id.len() == 26
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+        if !ulid_like {
+            return Err(InvalidId::new(
+                "tenant id",
+                id,
+                "a provisioned tenant's id is a lowercase ULID of 26 characters",
+            ));
+        }
+        Ok(Self(format!("t_{id}")))
+    }
+
+    /// The name, safe to use as an identifier.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// A tenant's plan: decides its queue weight, in-flight cap, daily enqueue
 /// limit and whether it gets its own schema.
@@ -63,6 +165,29 @@ pub enum TenantStatus {
 }
 
 impl TenantStatus {
+    /// Every status.
+    pub const ALL: [TenantStatus; 6] = [
+        TenantStatus::Pending,
+        TenantStatus::Provisioning,
+        TenantStatus::Active,
+        TenantStatus::Suspended,
+        TenantStatus::Deleted,
+        TenantStatus::Failed,
+    ];
+
+    /// Parses a status name; the error lists the names.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| {
+                format!(
+                    "unknown status {:?}; use pending, provisioning, active, suspended, deleted or failed",
+                    text.chars().take(40).collect::<String>()
+                )
+            })
+    }
+
     /// The status as stored and shown.
     pub fn as_str(self) -> &'static str {
         match self {
