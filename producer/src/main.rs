@@ -86,7 +86,9 @@ async fn main() {
             http::serve(&cli.redis, &cli.queue, &cli.database, &cli.tenancy, args).await
         }
         Command::Demo(args) => demo::run(&cli.redis.redis_url, args).await,
-        Command::Bench(args) => bench::run(&cli.redis.redis_url, args).await,
+        Command::Bench(args) => {
+            bench::run(&cli.redis.redis_url, &cli.database.database_url, args).await
+        }
         Command::Tenants(cmd) => {
             cli::tenants::run(&cli.redis, &cli.queue, &cli.database, &cli.tenancy, cmd).await
         }

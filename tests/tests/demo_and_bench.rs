@@ -110,3 +110,41 @@ fn bench_queue_prints_every_figure_the_issue_names() {
     let total: f64 = shares.values().filter_map(serde_json::Value::as_f64).sum();
     assert!((total - 1.0).abs() < 1e-9, "shares add up to 1: {total}");
 }
+
+#[test]
+fn bench_provisioning_prints_per_tier_and_concurrent_percentiles() {
+    let out = Command::new(bin("flotilla-producer"))
+        .args([
+            "bench",
+            "provisioning",
+            "--json",
+            "--scale",
+            "0.03",
+            "--worker-bin",
+        ])
+        .arg(bin("flotilla-worker"))
+        .env("REDIS_URL", redis_url())
+        .env("DATABASE_URL", flotilla_tests::database_url())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for path in [
+        "/per_tier/starter/p50_ms",
+        "/per_tier/starter/p99_ms",
+        "/per_tier/pro/p50_ms",
+        "/per_tier/pro/p99_ms",
+        "/per_tier/enterprise/p50_ms",
+        "/per_tier/enterprise/p99_ms",
+        "/concurrent_100/p99_ms",
+    ] {
+        let ms = report.pointer(path).and_then(serde_json::Value::as_f64);
+        assert!(ms.is_some_and(|ms| ms > 0.0), "{path} in {report}");
+    }
+    assert_eq!(report.pointer("/concurrent_100/tenants"), Some(&3.into()));
+}

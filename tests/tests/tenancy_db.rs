@@ -199,3 +199,81 @@ async fn an_enterprise_schema_is_built_from_the_template_and_only_under_a_safe_n
     .unwrap();
     assert!(public_tables > 0, "public is intact");
 }
+
+/// Provisions an enterprise tenant's schema and role as the job does.
+async fn enterprise_schema(pool: &PgPool, slug: &str) -> flotilla::tenancy::SchemaName {
+    let id = tenant(pool, slug, "enterprise").await;
+    let schema =
+        flotilla::tenancy::SchemaName::for_tenant(&flotilla::ids::TenantId::parse(&id).unwrap())
+            .unwrap();
+    sqlx::query("SELECT provision_tenant_schema($1)")
+        .bind(schema.as_str())
+        .execute(pool)
+        .await
+        .unwrap();
+    schema
+}
+
+#[tokio::test]
+async fn an_enterprise_schema_is_reachable_only_through_its_own_role() {
+    let pool = fresh_database().await;
+    let a = enterprise_schema(&pool, "ent-a").await;
+    let b = enterprise_schema(&pool, "ent-b").await;
+    let mut tx = db::schema_transaction(&pool, &a).await.unwrap();
+    sqlx::query("INSERT INTO portfolios (user_id, name) VALUES ('u1', 'a-secret')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let read_a = format!("SELECT count(*) FROM {}.portfolios", a.as_str());
+    let write_a = format!(
+        "INSERT INTO {}.portfolios (user_id, name) VALUES ('x', 'x')",
+        a.as_str()
+    );
+    let mut as_b = db::schema_transaction(&pool, &b).await.unwrap();
+    let denied = sqlx::query_scalar::<_, i64>(&read_a)
+        .fetch_one(&mut *as_b)
+        .await
+        .unwrap_err();
+    assert!(denied.to_string().contains("permission denied"), "{denied}");
+    drop(as_b);
+    let mut as_b = db::schema_transaction(&pool, &b).await.unwrap();
+    assert!(sqlx::query(&write_a).execute(&mut *as_b).await.is_err());
+    drop(as_b);
+
+    let shared_tenant = tenant(&pool, "shared", "pro").await;
+    let mut as_shared = tenant_transaction(&pool, &shared_tenant).await.unwrap();
+    let denied = sqlx::query_scalar::<_, i64>(&read_a)
+        .fetch_one(&mut *as_shared)
+        .await
+        .unwrap_err();
+    assert!(denied.to_string().contains("permission denied"), "{denied}");
+    drop(as_shared);
+
+    let mut as_a = db::schema_transaction(&pool, &a).await.unwrap();
+    let own: i64 = sqlx::query_scalar("SELECT count(*) FROM portfolios")
+        .fetch_one(&mut *as_a)
+        .await
+        .unwrap();
+    assert_eq!(own, 1, "its own schema is on its search path");
+}
+
+#[tokio::test]
+async fn provisioning_a_schema_twice_changes_nothing() {
+    let pool = fresh_database().await;
+    let a = enterprise_schema(&pool, "twice").await;
+    sqlx::query("SELECT provision_tenant_schema($1)")
+        .bind(a.as_str())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
+    )
+    .bind(a.as_str())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tables, 4);
+}

@@ -4,6 +4,7 @@
 
 mod apalis_baseline;
 pub mod fleet;
+mod provisioning;
 mod queue;
 pub mod stats;
 
@@ -18,6 +19,9 @@ pub enum Scenario {
     /// The fair queue: throughput vs apalis-redis, fairness under a noisy
     /// tenant, weighted shares, pickup latency, worker memory.
     Queue,
+    /// Tenant provisioning: create request to active, per tier, one by one
+    /// and 100 at once (uses a scratch database on DATABASE_URL's server).
+    Provisioning,
 }
 
 /// Arguments of `flotilla-producer bench`.
@@ -47,6 +51,9 @@ pub struct BenchArgs {
     /// Leave out the apalis-redis baseline.
     #[arg(long)]
     pub skip_apalis: bool,
+    /// Worker processes (provisioning).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
 }
 
 /// Deletes the keys matching a SCAN `pattern` that `keep` selects, a page
@@ -82,7 +89,7 @@ pub async fn unlink_matching(
 
 /// Runs a benchmark and prints its report.
 /// The benchmark uses namespaces of its own on `redis_url` and deletes them.
-pub async fn run(redis_url: &str, args: BenchArgs) -> anyhow::Result<()> {
+pub async fn run(redis_url: &str, database_url: &str, args: BenchArgs) -> anyhow::Result<()> {
     if !(args.scale > 0.0 && args.scale <= 10.0) {
         anyhow::bail!("--scale must be in (0, 10]; 1.0 runs the documented sizes");
     }
@@ -112,6 +119,22 @@ pub async fn run(redis_url: &str, args: BenchArgs) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 queue::print_table(&report);
+            }
+        }
+        Scenario::Provisioning => {
+            let bench = provisioning::ProvisioningBench {
+                redis_url: redis_url.to_owned(),
+                database_url: database_url.to_owned(),
+                worker_bin: fleet::worker_binary(args.worker_bin.as_deref())?,
+                tenants: scaled(100),
+                workers: args.workers.max(1),
+                concurrency: args.concurrency,
+            };
+            let report = bench.run().await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                provisioning::print_table(&report);
             }
         }
     }
