@@ -275,9 +275,11 @@ pub mod producer {
     }
 
     impl Api {
-        /// Starts `serve` in namespace `ns` and waits until `/healthz` answers.
+        /// Starts `serve` in namespace `ns` on a fresh database and waits
+        /// until `/healthz` answers.
         pub async fn start(ns: &Namespace) -> Api {
-            Self::start_with_database(ns, &crate::database_url()).await
+            let (_, url) = crate::fresh_database_with_url().await;
+            Self::start_with_database(ns, &url).await
         }
 
         /// [`Api::start`] on the database at `database_url`.

@@ -476,6 +476,11 @@ async fn a_suspended_tenant_is_refused_enqueues_until_reactivated_and_reads_mean
         "true",
         "suspending twice changes nothing"
     );
+    let by_admin = fleet
+        .api
+        .post("bench", format!(r#"{{"tenant": "{id}"}}"#), None)
+        .await;
+    let _ = problem(by_admin, 403).await;
     assert_eq!(
         fleet
             .patch(&id, json!({"status": "active"}))

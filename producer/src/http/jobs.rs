@@ -80,6 +80,9 @@ async fn accept(
         };
         Problem::new(status, e.to_string()).with_errors(vec![e.field_error()])
     })?;
+    if matches!(caller, Caller::Admin) {
+        refuse_inactive_tenant(state, &job.tenant).await?;
+    }
     let due_later = job.delay > std::time::Duration::ZERO
         || job.run_at_ms.is_some_and(|at| at > flotilla_now_ms());
     let tenant = job.tenant.to_string();
@@ -124,6 +127,33 @@ async fn accept(
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// The admin key may enqueue for any tenant id (benchmarks and operators
+/// use tenants PostgreSQL does not know), but not for a provisioned tenant
+/// that may not enqueue now (suspended, deleted, not yet active).
+async fn refuse_inactive_tenant(
+    state: &AppState,
+    tenant: &flotilla::ids::TenantId,
+) -> Result<(), Problem> {
+    let status: Option<flotilla::tenancy::TenantStatus> =
+        sqlx::query_scalar("SELECT status FROM tenants WHERE id = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(&state.db)
+            .await
+            .map_err(|e| {
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("PostgreSQL failed: {e}; retry later"),
+                )
+            })?;
+    match status {
+        None | Some(flotilla::tenancy::TenantStatus::Active) => Ok(()),
+        Some(status) => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            format!("tenant {tenant} is {status}: it cannot enqueue now"),
+        )),
+    }
 }
 
 /// Takes one enqueue from a tenant key's daily allowance (the admin key is
