@@ -12,6 +12,14 @@ use flotilla_tests::{fresh_database_with_url, fresh_namespace, redis_url};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
+const SCHEMAS_NAMED: &str = "SELECT count(*) FROM pg_namespace WHERE nspname = $1";
+const KEYS_OF: &str = "SELECT count(*) FROM api_keys WHERE tenant_id = $1";
+const PURGED_EVENTS: &str =
+    "SELECT count(*) FROM tenant_events WHERE tenant_id = $1 AND kind = 'purged'";
+const API_KEY_STEPS: &str =
+    "SELECT count(*) FROM tenant_events WHERE tenant_id = $1 AND kind = 'step:api_key'";
+const SHARED_PORTFOLIOS_OF: &str = "SELECT count(*) FROM portfolios WHERE tenant_id = $1";
+
 /// An API and one provisioning worker on a fresh database and namespace.
 struct Fleet {
     api: Api,
@@ -117,6 +125,17 @@ impl Fleet {
         (id, key.to_owned())
     }
 
+    /// Waits until `sql` (a count with one text parameter) gives `expected`.
+    async fn wait_count(&self, what: &str, sql: &str, arg: &str, expected: i64) {
+        wait_for(
+            Duration::from_secs(60),
+            what,
+            self.worker.log_fn(),
+            || async { (self.count(sql, arg).await == expected).then_some(()) },
+        )
+        .await;
+    }
+
     async fn count(&self, sql: &str, id: &str) -> i64 {
         sqlx::query_scalar(sql)
             .bind(id)
@@ -157,16 +176,9 @@ async fn a_starter_tenant_is_provisioned_to_active_with_its_rows_and_one_key_sho
         "the key is shown only once: {second}"
     );
 
+    assert_eq!(fleet.count(KEYS_OF, &id).await, 1);
     assert_eq!(
-        fleet
-            .count("SELECT count(*) FROM api_keys WHERE tenant_id = $1", &id)
-            .await,
-        1
-    );
-    assert_eq!(
-        fleet
-            .count("SELECT count(*) FROM portfolios WHERE tenant_id = $1", &id)
-            .await,
+        fleet.count(SHARED_PORTFOLIOS_OF, &id).await,
         1,
         "the tenant's default portfolio in the shared tables"
     );
@@ -202,15 +214,7 @@ async fn an_enterprise_tenant_gets_a_schema_and_role_named_after_its_id() {
             .await
             .unwrap();
     assert_eq!(stored.as_deref(), Some(schema.as_str()));
-    assert_eq!(
-        fleet
-            .count(
-                "SELECT count(*) FROM pg_namespace WHERE nspname = $1",
-                &schema
-            )
-            .await,
-        1
-    );
+    assert_eq!(fleet.count(SCHEMAS_NAMED, &schema).await, 1);
     assert_eq!(
         fleet
             .count("SELECT count(*) FROM pg_roles WHERE rolname = $1", &schema)
@@ -224,12 +228,7 @@ async fn an_enterprise_tenant_gets_a_schema_and_role_named_after_its_id() {
         )
         .await;
     assert_eq!(tables, 4, "portfolios, positions, trades, market_data");
-    assert_eq!(
-        fleet
-            .count("SELECT count(*) FROM portfolios WHERE tenant_id = $1", &id)
-            .await,
-        0
-    );
+    assert_eq!(fleet.count(SHARED_PORTFOLIOS_OF, &id).await, 0);
     let in_schema: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {schema}.portfolios"))
         .fetch_one(&fleet.pool)
         .await
@@ -256,12 +255,7 @@ async fn repeating_a_create_returns_the_same_tenant_and_makes_nothing_new() {
             .await,
         1
     );
-    assert_eq!(
-        fleet
-            .count("SELECT count(*) FROM api_keys WHERE tenant_id = $1", id)
-            .await,
-        1
-    );
+    assert_eq!(fleet.count(KEYS_OF, id).await, 1);
 }
 
 #[tokio::test]
@@ -406,12 +400,7 @@ async fn an_upgrade_moves_the_tenant_to_its_schema_and_raises_its_weight_without
         .await
         .unwrap();
     assert_eq!(moved, 1, "its rows moved into its schema");
-    assert_eq!(
-        fleet
-            .count("SELECT count(*) FROM portfolios WHERE tenant_id = $1", &id)
-            .await,
-        0
-    );
+    assert_eq!(fleet.count(SHARED_PORTFOLIOS_OF, &id).await, 0);
     let enqueued = fleet.api.post_as(&key, "bench", "{}", None).await;
     assert_eq!(enqueued.status().as_u16(), 202, "its key still works");
 
@@ -428,23 +417,10 @@ async fn an_upgrade_moves_the_tenant_to_its_schema_and_raises_its_weight_without
         },
     )
     .await;
-    let log = fleet.worker.log_fn();
-    let pool = fleet.pool.clone();
-    wait_for(Duration::from_secs(30), "its schema to go", log, || async {
-        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname = $1")
-            .bind(&schema)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        (left == 0).then_some(())
-    })
-    .await;
-    assert_eq!(
-        fleet
-            .count("SELECT count(*) FROM portfolios WHERE tenant_id = $1", &id)
-            .await,
-        1
-    );
+    fleet
+        .wait_count("its schema to go", SCHEMAS_NAMED, &schema, 0)
+        .await;
+    assert_eq!(fleet.count(SHARED_PORTFOLIOS_OF, &id).await, 1);
 }
 
 #[tokio::test]
@@ -562,35 +538,10 @@ async fn a_deleted_tenants_key_stops_at_once_and_its_schema_is_purged_after_the_
         .unwrap();
     assert_eq!(response.status().as_u16(), 202);
     let _ = problem(fleet.api.post_as(&key, "bench", "{}", None).await, 401).await;
-    let log = fleet.worker.log_fn();
-    let pool = fleet.pool.clone();
     let schema = format!("t_{id}");
-    wait_for(Duration::from_secs(30), "the purge", log, || async {
-        let purged: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM tenant_events WHERE tenant_id = $1 AND kind = 'purged'",
-        )
-        .bind(&id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        (purged == 1).then_some(())
-    })
-    .await;
-    assert_eq!(
-        fleet
-            .count(
-                "SELECT count(*) FROM pg_namespace WHERE nspname = $1",
-                &schema
-            )
-            .await,
-        0
-    );
-    assert_eq!(
-        fleet
-            .count("SELECT count(*) FROM api_keys WHERE tenant_id = $1", &id)
-            .await,
-        0
-    );
+    fleet.wait_count("the purge", PURGED_EVENTS, &id, 1).await;
+    assert_eq!(fleet.count(SCHEMAS_NAMED, &schema).await, 0);
+    assert_eq!(fleet.count(KEYS_OF, &id).await, 0);
     let row: Value = fleet
         .api
         .get(&format!("/v1/tenants/{id}"))
@@ -689,12 +640,7 @@ async fn provisioning_that_keeps_failing_marks_the_tenant_failed_and_a_replay_fi
     let replayed = provisioning.replay(&[dead[0].id]).await.unwrap();
     assert_eq!(replayed, vec![true]);
     fleet.wait_status(&id, "active").await;
-    assert_eq!(
-        fleet
-            .count("SELECT count(*) FROM api_keys WHERE tenant_id = $1", &id)
-            .await,
-        1
-    );
+    assert_eq!(fleet.count(KEYS_OF, &id).await, 1);
 }
 
 #[tokio::test]
@@ -705,23 +651,10 @@ async fn killing_the_worker_mid_provisioning_leaves_exactly_one_tenant_schema_an
     })
     .await;
     let id = fleet.created("phoenix", "enterprise").await;
+    fleet
+        .wait_count("the api_key step", API_KEY_STEPS, &id, 1)
+        .await;
     let pool = fleet.pool.clone();
-    wait_for(
-        Duration::from_secs(30),
-        "the api_key step",
-        fleet.worker.log_fn(),
-        || async {
-            let done: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM tenant_events WHERE tenant_id = $1 AND kind = 'step:api_key'",
-            )
-            .bind(&id)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            (done == 1).then_some(())
-        },
-    )
-    .await;
     let mut crashed = fleet.worker;
     crashed.signal("KILL");
     crashed.wait_exit(Duration::from_secs(10)).await;
@@ -764,22 +697,8 @@ async fn killing_the_worker_mid_provisioning_leaves_exactly_one_tenant_schema_an
         .await,
         1
     );
-    assert_eq!(
-        count(
-            "SELECT count(*) FROM pg_namespace WHERE nspname = $1",
-            schema.clone()
-        )
-        .await,
-        1
-    );
-    assert_eq!(
-        count(
-            "SELECT count(*) FROM api_keys WHERE tenant_id = $1",
-            id.clone()
-        )
-        .await,
-        1
-    );
+    assert_eq!(count(SCHEMAS_NAMED, schema.clone()).await, 1);
+    assert_eq!(count(KEYS_OF, id.clone()).await, 1);
     let portfolios: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {schema}.portfolios"))
         .fetch_one(&pool)
         .await

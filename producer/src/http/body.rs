@@ -42,12 +42,12 @@ fn too_large() -> Problem {
     )
 }
 
-/// A JSON object body of at most [`MAX_BODY_BYTES`], for routes other than
-/// enqueue: 413, 415, 400 and 422 (not an object) as for jobs.
-pub fn json_object(
+/// The body, checked for size (413) and media type (415).
+fn json_bytes(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<serde_json::Map<String, serde_json::Value>, Problem> {
+    not_json: &str,
+) -> Result<Bytes, Problem> {
     let body = body.map_err(|e| match e {
         BytesRejection::FailedToBufferBody(_) => too_large(),
         other => Problem::new(StatusCode::BAD_REQUEST, other.body_text()),
@@ -56,11 +56,22 @@ pub fn json_object(
         return Err(too_large());
     }
     if !is_json(headers) {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send JSON with Content-Type: application/json",
-        ));
+        return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, not_json));
     }
+    Ok(body)
+}
+
+/// A JSON object body of at most [`MAX_BODY_BYTES`], for routes other than
+/// enqueue: 413, 415, 400 and 422 (not an object) as for jobs.
+pub fn json_object(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<serde_json::Map<String, serde_json::Value>, Problem> {
+    let body = json_bytes(
+        headers,
+        body,
+        "send JSON with Content-Type: application/json",
+    )?;
     match serde_json::from_slice(&body) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
         Ok(_) => Err(Problem::new(
@@ -80,19 +91,11 @@ pub fn job_request(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<JobRequest, Problem> {
-    let body = body.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(_) => too_large(),
-        other => Problem::new(StatusCode::BAD_REQUEST, other.body_text()),
-    })?;
-    if body.len() > MAX_BODY_BYTES {
-        return Err(too_large());
-    }
-    if !is_json(headers) {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the job as JSON with Content-Type: application/json",
-        ));
-    }
+    let body = json_bytes(
+        headers,
+        body,
+        "send the job as JSON with Content-Type: application/json",
+    )?;
     let mut request = JobRequest::parse(&body).map_err(|e| match e {
         ParseError::Syntax(e) => Problem::new(
             StatusCode::BAD_REQUEST,
