@@ -43,6 +43,9 @@ pub mod names {
     pub const REDIS_ERRORS: &str = "flotilla_redis_errors_total";
     /// Gauge: 1 while this process can reach Redis, else 0.
     pub const REDIS_UP: &str = "flotilla_redis_up";
+    /// Gauge {queue, tier}: pending jobs by the owning tenant's tier
+    /// (`none` for tenants not provisioned, e.g. benchmarks). Queue-wide.
+    pub const QUEUE_PENDING_BY_TIER: &str = "flotilla_queue_pending_by_tier";
     /// Histogram {tier}: from a tenant's creation to active.
     pub const PROVISIONING_DURATION: &str = "flotilla_provisioning_duration_seconds";
     /// Counter: tenants whose provisioning ran out of retries (failed).

@@ -708,3 +708,40 @@ async fn killing_the_worker_mid_provisioning_leaves_exactly_one_tenant_schema_an
         "the default portfolio once, not once per attempt"
     );
 }
+
+#[tokio::test]
+async fn queue_depth_is_reported_per_tier_without_tenant_labels() {
+    let fleet = fleet().await;
+    let (_, key) = fleet.active("deep", "pro").await;
+    let mut bench = WorkerSpec::new(&redis_url(), &fleet.ns, "bench-1")
+        .env("WORKER_CONCURRENCY", "1")
+        .env("WORKER_PREFETCH", "0")
+        .spawn();
+    bench.wait_ready(Duration::from_secs(15)).await;
+    for _ in 0..4 {
+        let r = fleet
+            .api
+            .post_as(&key, "bench", r#"{"payload": {"sleep_ms": 20000}}"#, None)
+            .await;
+        assert_eq!(r.status().as_u16(), 202);
+    }
+    let port = bench.port;
+    let text = wait_for(
+        Duration::from_secs(20),
+        "the per-tier gauge",
+        bench.log_fn(),
+        || async move {
+            let (_, text) = flotilla_tests::processes::http_get(port, "/metrics")
+                .await
+                .ok()?;
+            text.contains(r#"flotilla_queue_pending_by_tier{queue="bench",tier="pro"} 3"#)
+                .then_some(text)
+        },
+    )
+    .await;
+    assert!(
+        text.contains(r#"flotilla_queue_pending_by_tier{queue="bench",tier="starter"} 0"#),
+        "every tier has a series"
+    );
+    assert!(!text.contains("tenant="), "no tenant labels");
+}

@@ -127,7 +127,10 @@ pub async fn run(config: Config, mut stop: StopRequests) -> anyhow::Result<Summa
         .iter()
         .map(|q| consumers::start(q.clone(), wakeups.for_queue(q), &setup))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    tokio::spawn(gauges::run(queues.clone()));
+    tokio::spawn(gauges::run(
+        queues.clone(),
+        TenantKeys::new(&config.redis.namespace),
+    ));
 
     let names: Vec<&str> = queues.iter().map(|q| q.name().as_str()).collect();
     info!(

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use flotilla::queue::FairQueue;
 use flotilla::telemetry::names;
+use flotilla::tenancy::keys::TenantKeys;
 use metrics::gauge;
 use tracing::{info, warn};
 
@@ -19,7 +20,7 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(3);
 const LIVE_WITHIN: Duration = Duration::from_secs(15);
 
 /// Refreshes the gauges of `queues` for as long as the process runs.
-pub async fn run(queues: Vec<FairQueue>) {
+pub async fn run(queues: Vec<FairQueue>, tenants: TenantKeys) {
     let mut tick = tokio::time::interval(REFRESH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut was_up = true;
@@ -27,7 +28,7 @@ pub async fn run(queues: Vec<FairQueue>) {
         tick.tick().await;
         let mut up = true;
         for queue in &queues {
-            if let Err(e) = refresh(queue).await {
+            if let Err(e) = refresh(queue, &tenants).await {
                 up = false;
                 if was_up {
                     warn!(queue = %queue.name(), error = %e, "cannot read queue gauges; Redis looks unreachable, retrying");
@@ -43,7 +44,13 @@ pub async fn run(queues: Vec<FairQueue>) {
     }
 }
 
-async fn refresh(queue: &FairQueue) -> Result<(), flotilla::queue::QueueError> {
+/// Tenants looked at for the per-tier depth on each refresh.
+const MAX_TENANTS: usize = 5_000;
+
+async fn refresh(
+    queue: &FairQueue,
+    tenants: &TenantKeys,
+) -> Result<(), flotilla::queue::QueueError> {
     let depth = queue.depth().await?;
     let name = queue.name().to_string();
     for (state, value) in [
@@ -57,6 +64,48 @@ async fn refresh(queue: &FairQueue) -> Result<(), flotilla::queue::QueueError> {
     gauge!(names::QUEUE_OLDEST_PENDING, "queue" => name.clone())
         .set(depth.oldest_pending_ms as f64 / 1000.0);
     let live = queue.live_workers(LIVE_WITHIN).await?;
-    gauge!(names::WORKERS_LIVE, "queue" => name).set(live.len() as f64);
+    gauge!(names::WORKERS_LIVE, "queue" => name.clone()).set(live.len() as f64);
+    refresh_tiers(queue, tenants, &name).await
+}
+
+/// Pending depth per tier: tenants with pending work, looked up in their
+/// Redis records (a few thousand tenants cost one pipelined round trip).
+async fn refresh_tiers(
+    queue: &FairQueue,
+    tenants: &TenantKeys,
+    name: &str,
+) -> Result<(), flotilla::queue::QueueError> {
+    let pending = queue.pending_by_tenant(MAX_TENANTS).await?;
+    let mut tiers: Vec<Option<String>> = Vec::new();
+    if !pending.is_empty() {
+        let mut pipe = redis::pipe();
+        for (t, _) in &pending {
+            pipe.hget(tenants.record(t), "tier");
+        }
+        let mut conn = queue.connection();
+        tiers = pipe.query_async(&mut conn).await.map_err(|source| {
+            flotilla::queue::QueueError::Redis {
+                action: "tenant tiers",
+                source,
+            }
+        })?;
+    }
+    let mut by_tier: std::collections::BTreeMap<&str, u64> =
+        ["starter", "pro", "enterprise", "none"]
+            .map(|t| (t, 0))
+            .into();
+    for ((_, n), tier) in pending.iter().zip(&tiers) {
+        let tier = match tier.as_deref() {
+            Some("starter") => "starter",
+            Some("pro") => "pro",
+            Some("enterprise") => "enterprise",
+            _ => "none",
+        };
+        *by_tier.entry(tier).or_default() += n;
+    }
+    for (tier, n) in by_tier {
+        gauge!(names::QUEUE_PENDING_BY_TIER, "queue" => name.to_owned(), "tier" => tier)
+            .set(n as f64);
+    }
     Ok(())
 }

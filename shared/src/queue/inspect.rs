@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::JOB_FIELDS;
 use super::{FairQueue, QueueError, redis_err};
-use crate::ids::JobId;
+use crate::ids::{JobId, TenantId};
 use crate::job::JobStatus;
 
 /// How much work a queue holds, by state, plus its lifetime counters.
@@ -141,5 +141,39 @@ impl FairQueue {
                 lease_expired: counter("lease_expired"),
             },
         })
+    }
+
+    /// Pending jobs per tenant, for tenants with pending work (at most
+    /// `max_tenants` of them: the ones served next, then capped ones).
+    pub async fn pending_by_tenant(
+        &self,
+        max_tenants: usize,
+    ) -> Result<Vec<(TenantId, u64)>, QueueError> {
+        let k = &self.keys;
+        let mut conn = self.connection();
+        let (ready, blocked): (Vec<String>, Vec<String>) = redis::pipe()
+            .zrange(k.ready(), 0, max_tenants.saturating_sub(1) as isize)
+            .srandmember_multiple(k.blocked(), max_tenants as isize)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("pending by tenant"))?;
+        let tenants: Vec<TenantId> = ready
+            .iter()
+            .chain(blocked.iter())
+            .filter_map(|t| TenantId::parse(t).ok())
+            .take(max_tenants)
+            .collect();
+        if tenants.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for t in &tenants {
+            pipe.llen(k.tenant_queue(t));
+        }
+        let lengths: Vec<u64> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("pending by tenant"))?;
+        Ok(tenants.into_iter().zip(lengths).collect())
     }
 }
