@@ -61,12 +61,12 @@ pub async fn connect(url: &str) -> Result<PgPool, DbError> {
         })
 }
 
-/// A pool on `url` that connects on first use, so a process that may never
+/// A pool of up to `max_connections` on `url` that connects on first use, so a process that may never
 /// touch PostgreSQL (a worker on the bench queue) starts without it. A URL
 /// that cannot be parsed is refused at once.
-pub fn connect_lazy(url: &str) -> Result<PgPool, DbError> {
+pub fn connect_lazy(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
     PgPoolOptions::new()
-        .max_connections(10)
+        .max_connections(max_connections.max(1))
         .acquire_timeout(Duration::from_secs(5))
         .connect_lazy(url)
         .map_err(|source| DbError::Connect {

@@ -82,7 +82,11 @@ pub async fn run(config: Config, mut stop: StopRequests) -> anyhow::Result<Summa
         .collect();
     let wakeups = Wakeups::listen(client, &queues);
     // Connects on first use: a worker on the bench queue never needs it.
-    let db = flotilla::db::connect_lazy(&config.database.database_url)?;
+    // A connection per running job, so handlers never queue for one.
+    let db = flotilla::db::connect_lazy(
+        &config.database.database_url,
+        (config.concurrency * queues.len()).clamp(4, 64) as u32,
+    )?;
     // Provisioning sets tenant policies on every queue of the deployment,
     // not only on those this worker consumes.
     let every_queue = flotilla::kinds::known_queues()

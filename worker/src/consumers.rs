@@ -157,7 +157,7 @@ mod tests {
         let url = std::env::var("REDIS_URL").expect("REDIS_URL is set (deploy/local/test sets it)");
         let (_, conn) = flotilla::redis_conn::connect(&url).await.unwrap();
         let ns = flotilla::ids::Namespace::parse("worker-unit").unwrap();
-        let db = flotilla::db::connect_lazy("postgres://127.0.0.1:1/unused").unwrap();
+        let db = flotilla::db::connect_lazy("postgres://127.0.0.1:1/unused", 1).unwrap();
         let setup = Setup {
             worker: "unit".into(),
             provisioner: Provisioner::new(
