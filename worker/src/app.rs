@@ -80,6 +80,7 @@ pub async fn run(config: Config, mut stop: StopRequests) -> anyhow::Result<Summa
             )
         })
         .collect();
+    gauges::zero_counters(&queues);
     let wakeups = Wakeups::listen(client, &queues);
     // Connects on first use: a worker on the bench queue never needs it.
     // A connection per running job, so handlers never queue for one.

@@ -19,6 +19,35 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(3);
 /// heartbeats every 5 s and drops out of the registry after 3 misses).
 const LIVE_WITHIN: Duration = Duration::from_secs(15);
 
+/// Registers this worker's counters at zero, so `rate()` and `increase()`
+/// have a baseline from the start and alerts on them can fire on the
+/// first event rather than the second.
+pub fn zero_counters(queues: &[FairQueue]) {
+    use flotilla::backend::classify::DeadReason;
+    use metrics::counter;
+    for queue in queues {
+        let q = queue.name().to_string();
+        for name in [
+            names::JOBS_COMPLETED,
+            names::JOBS_RETRIED,
+            names::JOBS_RELEASED,
+            names::JOBS_STALE,
+            names::LEASES_LOST,
+        ] {
+            counter!(name, "queue" => q.clone()).absolute(0);
+        }
+        for reason in [
+            DeadReason::Exhausted,
+            DeadReason::Permanent,
+            DeadReason::Undecodable,
+        ] {
+            counter!(names::JOBS_DEAD_LETTERED, "queue" => q.clone(), "reason" => reason.as_str())
+                .absolute(0);
+        }
+    }
+    counter!(names::PROVISIONING_FAILURES).absolute(0);
+}
+
 /// Refreshes the gauges of `queues` for as long as the process runs.
 pub async fn run(queues: Vec<FairQueue>, tenants: TenantKeys) {
     let mut tick = tokio::time::interval(REFRESH_EVERY);

@@ -138,6 +138,10 @@ pub async fn serve(
     for q in known_queues() {
         metrics::counter!(flotilla::telemetry::names::JOBS_ENQUEUED, "queue" => q).absolute(0);
     }
+    for tier in flotilla::tenancy::Tier::ALL {
+        metrics::counter!(flotilla::telemetry::names::RATE_LIMITED, "tier" => tier.as_str())
+            .absolute(0);
+    }
     let queues = Queues::open(redis, queue).await?;
     // The exporter's histograms and idle series need a periodic upkeep.
     let upkeep = metrics.clone();

@@ -14,7 +14,7 @@
 //!   [`BackendHandle::hand_back_unfinished`] releases jobs still running when a
 //!   grace period runs out.
 
-mod classify;
+pub mod classify;
 pub mod context;
 mod keeper;
 mod layer;
