@@ -1,0 +1,17 @@
+//! Candle execution: strategies that run once per candle interval and fan
+//! out to their subscribers.
+//!
+//! - [`resolution`]: candle lengths, interval floors, next closes, interval keys
+//! - [`symbol`], [`candle`]: a market's ticker and one closed bar, checked once
+//! - [`strategy`]: the built-in strategy kinds as pure functions of candles
+//! - [`sizing`]: risk-based position sizing per subscriber
+
+pub mod candle;
+pub mod resolution;
+pub mod sizing;
+pub mod strategy;
+pub mod symbol;
+
+pub use candle::Candle;
+pub use resolution::{Interval, Resolution};
+pub use symbol::Symbol;
