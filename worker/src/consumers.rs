@@ -25,6 +25,7 @@ use apalis::prelude::{WorkerBuilder, WorkerError};
 use flotilla::backend::{BackendHandle, BackendOptions, FairBackend, JobContext, JobError};
 use flotilla::kinds::JobKind;
 use flotilla::kinds::bench::Bench;
+use flotilla::kinds::candles::Candles;
 use flotilla::queue::FairQueue;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -77,6 +78,10 @@ pub fn start(
             setup,
             handlers::bench::handle,
         )),
+        Candles::QUEUE => Ok(run::<Candles, _, _>(queue, wake, setup, {
+            let (db, worker) = (setup.db.clone(), setup.worker.clone());
+            move |p, ctx| handlers::candles::handle(db.clone(), worker.clone(), p, ctx)
+        })),
         other => bail!(
             "queue {other:?} is known to this build but flotilla-worker has no handler for it; \
              add one line for it in worker/src/consumers.rs"

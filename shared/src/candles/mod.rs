@@ -5,12 +5,18 @@
 //! - [`symbol`], [`candle`]: a market's ticker and one closed bar, checked once
 //! - [`strategy`]: the built-in strategy kinds as pure functions of candles
 //! - [`sizing`]: risk-based position sizing per subscriber
+//! - [`execute`]: one job's effects in one tenant-scoped transaction
+//! - [`store`]: market data and the cross-tenant questions the triggers ask
+//! - [`trigger`]: a closed candle into one job per strategy, once per interval
 
 pub mod candle;
+pub mod execute;
 pub mod resolution;
 pub mod sizing;
+pub mod store;
 pub mod strategy;
 pub mod symbol;
+pub mod trigger;
 
 pub use candle::Candle;
 pub use resolution::{Interval, Resolution};

@@ -3,6 +3,7 @@
 //! jobs), its payload type, how it is validated and how it retries.
 
 pub mod bench;
+pub mod candles;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -92,7 +93,7 @@ pub fn spec<K: JobKind>() -> QueueSpec {
 
 /// Every queue this build knows.
 pub fn catalogue() -> Vec<QueueSpec> {
-    vec![spec::<bench::Bench>()]
+    vec![spec::<bench::Bench>(), spec::<candles::Candles>()]
 }
 
 /// Names of every known queue.

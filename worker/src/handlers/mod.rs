@@ -5,3 +5,4 @@
 //! anything else is retried with backoff.
 
 pub mod bench;
+pub mod candles;
