@@ -36,17 +36,37 @@ async fn every_trigger_of_one_interval_runs_each_strategy_once() {
     breakout_history(&pool).await;
 
     // A feed, its retry and the clock all trigger the same interval.
-    let first = trigger::enqueue_interval(&pool, &queue, &btc(), interval(3)).await.unwrap();
-    let again = trigger::enqueue_interval(&pool, &queue, &btc(), interval(3)).await.unwrap();
-    assert_eq!((first.enqueued, again.enqueued, again.duplicates), (2, 0, 2));
+    let first = trigger::enqueue_interval(&pool, &queue, &btc(), interval(3))
+        .await
+        .unwrap();
+    let again = trigger::enqueue_interval(&pool, &queue, &btc(), interval(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.enqueued, again.enqueued, again.duplicates),
+        (2, 0, 2)
+    );
     let worker = candle_worker(&ns, &url, "w1").spawn();
-    wait_for(Duration::from_secs(30), "both executions", worker.log_fn(), || async {
-        (count(&pool, "SELECT count(*) FROM executions WHERE status = 'success'").await == 2)
-            .then_some(())
-    })
+    wait_for(
+        Duration::from_secs(30),
+        "both executions",
+        worker.log_fn(),
+        || async {
+            (count(
+                &pool,
+                "SELECT count(*) FROM executions WHERE status = 'success'",
+            )
+            .await
+                == 2)
+                .then_some(())
+        },
+    )
     .await;
 
-    assert_eq!(count(&pool, "SELECT count(*) FROM strategy_trades").await, 12);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM strategy_trades").await,
+        12
+    );
     let owners: Vec<(i64, String)> =
         sqlx::query_as("SELECT strategy_id, tenant_id FROM executions ORDER BY strategy_id")
             .fetch_all(&pool)
@@ -77,35 +97,56 @@ async fn a_worker_killed_mid_job_leaves_nothing_and_the_next_one_writes_each_tra
 
     let mut doomed = candle_worker(&ns, &url, "doomed").spawn();
     // Mid-job: the trades are written but not committed.
-    wait_for(Duration::from_secs(30), "the first attempt to hold its transaction", doomed.log_fn(), || async {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity \
+    wait_for(
+        Duration::from_secs(30),
+        "the first attempt to hold its transaction",
+        doomed.log_fn(),
+        || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
              WHERE datname = current_database() AND state = 'idle in transaction' \
                AND query LIKE 'INSERT INTO strategy_trades%'",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        (waiting == 1).then_some(())
-    })
-    .await;
-    doomed.signal("KILL");
-    doomed.wait_exit(Duration::from_secs(10)).await;
-    assert_eq!(count(&pool, "SELECT count(*) FROM strategy_trades").await, 0);
-
-    let survivor = candle_worker(&ns, &url, "survivor").spawn();
-    let status = wait_state(&queue, id, JobState::Done, Duration::from_secs(60), survivor.log_fn()).await;
-
-    assert_eq!(status.attempts, 2);
-    assert_eq!(count(&pool, "SELECT count(*) FROM strategy_trades").await, 2_000);
-    assert_eq!(
-        count(&pool, "SELECT count(DISTINCT subscription_id) FROM strategy_trades").await,
-        2_000
-    );
-    let (worker, trades): (String, i32) =
-        sqlx::query_as("SELECT worker, trades FROM executions")
+            )
             .fetch_one(&pool)
             .await
             .unwrap();
+            (waiting == 1).then_some(())
+        },
+    )
+    .await;
+    doomed.signal("KILL");
+    doomed.wait_exit(Duration::from_secs(10)).await;
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM strategy_trades").await,
+        0
+    );
+
+    let survivor = candle_worker(&ns, &url, "survivor").spawn();
+    let status = wait_state(
+        &queue,
+        id,
+        JobState::Done,
+        Duration::from_secs(60),
+        survivor.log_fn(),
+    )
+    .await;
+
+    assert_eq!(status.attempts, 2);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM strategy_trades").await,
+        2_000
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(DISTINCT subscription_id) FROM strategy_trades"
+        )
+        .await,
+        2_000
+    );
+    let (worker, trades): (String, i32) = sqlx::query_as("SELECT worker, trades FROM executions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!((worker.as_str(), trades), ("survivor", 2_000));
 }

@@ -8,9 +8,13 @@
 //! - [`execute`]: one job's effects in one tenant-scoped transaction
 //! - [`store`]: market data and the cross-tenant questions the triggers ask
 //! - [`trigger`]: a closed candle into one job per strategy, once per interval
+//! - [`feed`]: a candle from a market-data feed: checked, stored, enqueued
+//! - [`clock`]: the boundary tick and the reconciler, with time as an argument
 
 pub mod candle;
+pub mod clock;
 pub mod execute;
+pub mod feed;
 pub mod resolution;
 pub mod sizing;
 pub mod store;
