@@ -11,6 +11,7 @@
 //! - [`demo`], [`bench`]: the fleet on a demo workload; benchmarks
 
 mod bench;
+mod candles;
 mod cli;
 mod demo;
 mod http;
@@ -56,6 +57,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a benchmark and print its figures (use a release build).
     Bench(bench::BenchArgs),
+    /// Trigger candle strategies at every boundary and re-enqueue missed intervals.
+    Clock(candles::clock::ClockArgs),
     /// Apply the database migrations (the Procfile's release phase); a no-op when up to date.
     Migrate,
 }
@@ -72,6 +75,9 @@ async fn main() {
         Command::Serve(args) => http::serve(&cli.redis, &cli.queue, &cli.database, args).await,
         Command::Demo(args) => demo::run(&cli.redis.redis_url, args).await,
         Command::Bench(args) => bench::run(&cli.redis.redis_url, args).await,
+        Command::Clock(args) => {
+            candles::clock::run(&cli.redis, &cli.queue, &cli.database, args).await
+        }
         Command::Migrate => cli::migrate::run(&cli.database).await,
     };
     if let Err(e) = result {

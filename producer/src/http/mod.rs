@@ -12,6 +12,7 @@
 
 pub mod auth;
 mod body;
+mod candles;
 mod jobs;
 mod ops;
 mod problem;
@@ -54,6 +55,8 @@ pub struct ServeArgs {
     /// At least 24 characters (e.g. `openssl rand -hex 32`).
     #[arg(long, env = "FLOTILLA_ADMIN_KEY", hide_env_values = true, value_parser = parse_admin_key)]
     pub admin_key: String,
+    #[command(flatten)]
+    pub candles: crate::candles::CandleArgs,
 }
 
 fn parse_admin_key(key: &str) -> Result<String, String> {
@@ -73,6 +76,8 @@ pub struct AppState {
     pub(crate) db: sqlx::PgPool,
     admin_key: String,
     metrics: PrometheusHandle,
+    /// The candle feed's horizon.
+    pub(crate) candles: crate::candles::CandleArgs,
 }
 
 /// The versioned API: everything a client (and later, its API key) uses.
@@ -81,6 +86,7 @@ fn api(state: Arc<AppState>) -> Router<Arc<AppState>> {
         // One pattern for both: POST names a queue, GET a job id.
         .route("/jobs/{name}", post(jobs::enqueue).get(jobs::status))
         .route("/queues", get(queues::depths))
+        .merge(candles::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             auth::require_key,
@@ -129,6 +135,7 @@ pub async fn serve(
         db,
         admin_key: args.admin_key,
         metrics,
+        candles: args.candles,
     });
     let listener = TcpListener::bind((args.bind.as_str(), args.port))
         .await
@@ -149,7 +156,7 @@ pub async fn serve(
 }
 
 /// Resolves on the first SIGTERM (platforms stopping the process) or Ctrl-C.
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
