@@ -68,6 +68,7 @@ pub async fn run(redis_url: &str, args: DemoArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency,
         log_file: Some(log.clone()),
         prefetch: None,
+        env: Vec::new(),
     };
     let mut workers = Vec::new();
     for _ in 0..args.workers {

@@ -74,7 +74,9 @@ async fn main() {
         Command::Dlq(cmd) => cli::dlq::run(&cli.redis, &cli.queue, cmd).await,
         Command::Serve(args) => http::serve(&cli.redis, &cli.queue, &cli.database, args).await,
         Command::Demo(args) => demo::run(&cli.redis.redis_url, args).await,
-        Command::Bench(args) => bench::run(&cli.redis.redis_url, args).await,
+        Command::Bench(args) => {
+            bench::run(&cli.redis.redis_url, &cli.database.database_url, args).await
+        }
         Command::Clock(args) => {
             candles::clock::run(&cli.redis, &cli.queue, &cli.database, args).await
         }

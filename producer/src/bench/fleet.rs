@@ -51,10 +51,14 @@ pub struct WorkerSpec<'a> {
     pub log_file: Option<PathBuf>,
     /// `WORKER_PREFETCH`, when not the worker's default.
     pub prefetch: Option<usize>,
+    /// More environment, applied last (the candles bench sets `QUEUES` and
+    /// `DATABASE_URL`).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl WorkerProcess {
-    /// Starts a worker on the `bench` queue and waits until it has registered.
+    /// Starts a worker (on the `bench` queue unless `env` names others) and
+    /// waits until it has registered on `queue`.
     pub async fn start(spec: &WorkerSpec<'_>, queue: &FairQueue) -> anyhow::Result<Self> {
         let name = format!("bench-{}", ulid::Ulid::new().to_string().to_lowercase());
         let stderr = match &spec.log_file {
@@ -84,6 +88,7 @@ impl WorkerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
+            .envs(spec.env.iter().map(|(k, v)| (*k, v.as_str())))
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", spec.binary.display()))?;

@@ -3,6 +3,7 @@
 //! timings in tests: the machines are shared and noisy.
 
 mod apalis_baseline;
+mod candles;
 pub mod fleet;
 mod queue;
 pub mod stats;
@@ -18,6 +19,9 @@ pub enum Scenario {
     /// The fair queue: throughput vs apalis-redis, fairness under a noisy
     /// tenant, weighted shares, pickup latency, worker memory.
     Queue,
+    /// Candle execution: fan-out to 10,000 subscribers, 1,000 strategies on
+    /// one candle (needs PostgreSQL: DATABASE_URL).
+    Candles,
 }
 
 /// Arguments of `flotilla-producer bench`.
@@ -82,7 +86,7 @@ pub async fn unlink_matching(
 
 /// Runs a benchmark and prints its report.
 /// The benchmark uses namespaces of its own on `redis_url` and deletes them.
-pub async fn run(redis_url: &str, args: BenchArgs) -> anyhow::Result<()> {
+pub async fn run(redis_url: &str, database_url: &str, args: BenchArgs) -> anyhow::Result<()> {
     if !(args.scale > 0.0 && args.scale <= 10.0) {
         anyhow::bail!("--scale must be in (0, 10]; 1.0 runs the documented sizes");
     }
@@ -112,6 +116,22 @@ pub async fn run(redis_url: &str, args: BenchArgs) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 queue::print_table(&report);
+            }
+        }
+        Scenario::Candles => {
+            let bench = candles::CandleBench {
+                redis_url: redis_url.to_owned(),
+                database_url: database_url.to_owned(),
+                worker_bin: fleet::worker_binary(args.worker_bin.as_deref())?,
+                concurrency: args.concurrency,
+                subscribers: scaled(10_000),
+                strategies: scaled(1_000),
+            };
+            let report = bench.run().await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                candles::print_table(&report);
             }
         }
     }

@@ -262,6 +262,7 @@ impl QueueBench {
             concurrency: self.concurrency,
             log_file: None,
             prefetch: None,
+            env: Vec::new(),
         }
     }
 
