@@ -54,20 +54,23 @@ CREATE UNIQUE INDEX subscriptions_user_strategy ON subscriptions (strategy_id, u
 CREATE INDEX subscriptions_fanout ON subscriptions (strategy_id, id) WHERE status = 'active';
 CREATE INDEX subscriptions_tenant ON subscriptions (tenant_id, id);
 
-DO $$
-DECLARE
-    t text;
+-- Puts a tenant-owned table under the two policies above; migration 12
+-- uses it too. The name is quoted with %I.
+CREATE FUNCTION candle_tenant_rls(t text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
 BEGIN
-    FOREACH t IN ARRAY ARRAY['strategies', 'subscriptions'] LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format(
-            'CREATE POLICY tenant_isolation ON %I USING (tenant_id = app_tenant_id()) WITH CHECK (tenant_id = app_tenant_id())',
-            t);
-        EXECUTE format(
-            'CREATE POLICY service_read ON %I FOR SELECT USING (current_user <> ''flotilla_tenant'' AND app_tenant_id() IS NULL)',
-            t);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I TO flotilla_tenant', t);
-    END LOOP;
+    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+    EXECUTE format(
+        'CREATE POLICY tenant_isolation ON %I USING (tenant_id = app_tenant_id()) WITH CHECK (tenant_id = app_tenant_id())',
+        t);
+    EXECUTE format(
+        'CREATE POLICY service_read ON %I FOR SELECT USING (current_user <> ''flotilla_tenant'' AND app_tenant_id() IS NULL)',
+        t);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I TO flotilla_tenant', t);
 END
 $$;
+
+SELECT candle_tenant_rls('strategies');
+SELECT candle_tenant_rls('subscriptions');

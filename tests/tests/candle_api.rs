@@ -26,6 +26,11 @@ async fn send(
     request.send().await.expect("the API answers")
 }
 
+/// `POST path` as `key`, expecting 201; the created resource.
+async fn created(api: &Api, key: &str, path: &str, body: Value) -> Value {
+    ok(send(api, "POST", key, path, Some(body)).await, 201).await
+}
+
 async fn ok(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(response.status().as_u16(), status, "{}", response.url());
     response.json().await.unwrap()
@@ -45,23 +50,8 @@ async fn a_tenant_registers_a_strategy_and_its_users_subscribe() {
     let (tenant, key) = tenant_with_key(&pool, "acme", "pro", "active").await;
     let api = Api::start_with_database(&fresh_namespace(), &url).await;
 
-    let strategy = ok(
-        send(&api, "POST", &key, "/v1/strategies", Some(breakout())).await,
-        201,
-    )
-    .await;
-    let sub = ok(
-        send(
-            &api,
-            "POST",
-            &key,
-            "/v1/subscriptions",
-            Some(settings(&strategy)),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let strategy = created(&api, &key, "/v1/strategies", breakout()).await;
+    let sub = created(&api, &key, "/v1/subscriptions", settings(&strategy)).await;
     let listed = ok(send(&api, "GET", &key, "/v1/strategies", None).await, 200).await;
 
     assert_eq!(strategy["tenant_id"], tenant.as_str());
@@ -83,11 +73,7 @@ async fn new_parameters_bump_the_version_and_delete_deactivates() {
     let (pool, url) = fresh_database_with_url().await;
     let (_, key) = tenant_with_key(&pool, "acme", "pro", "active").await;
     let api = Api::start_with_database(&fresh_namespace(), &url).await;
-    let strategy = ok(
-        send(&api, "POST", &key, "/v1/strategies", Some(breakout())).await,
-        201,
-    )
-    .await;
+    let strategy = created(&api, &key, "/v1/strategies", breakout()).await;
     let path = format!("/v1/strategies/{}", strategy["id"]);
 
     let renamed = ok(
@@ -142,23 +128,8 @@ async fn another_tenants_strategy_and_subscription_are_not_found() {
     let (_, acme) = tenant_with_key(&pool, "acme", "pro", "active").await;
     let (_, globex) = tenant_with_key(&pool, "globex", "pro", "active").await;
     let api = Api::start_with_database(&fresh_namespace(), &url).await;
-    let strategy = ok(
-        send(&api, "POST", &acme, "/v1/strategies", Some(breakout())).await,
-        201,
-    )
-    .await;
-    let sub = ok(
-        send(
-            &api,
-            "POST",
-            &acme,
-            "/v1/subscriptions",
-            Some(settings(&strategy)),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let strategy = created(&api, &acme, "/v1/strategies", breakout()).await;
+    let sub = created(&api, &acme, "/v1/subscriptions", settings(&strategy)).await;
 
     let id = &strategy["id"];
     problem(
@@ -223,11 +194,7 @@ async fn the_admin_key_acts_for_the_tenant_it_names() {
     .await;
     let mut named = breakout();
     named["tenant"] = json!(tenant.as_str());
-    let created = ok(
-        send(&api, "POST", ADMIN_KEY, "/v1/strategies", Some(named)).await,
-        201,
-    )
-    .await;
+    let strategy = created(&api, ADMIN_KEY, "/v1/strategies", named).await;
     let listed = ok(
         send(
             &api,
@@ -245,7 +212,7 @@ async fn the_admin_key_acts_for_the_tenant_it_names() {
         unnamed["detail"].as_str().unwrap().contains("name one"),
         "{unnamed}"
     );
-    assert_eq!(created["tenant_id"], tenant.as_str());
+    assert_eq!(strategy["tenant_id"], tenant.as_str());
     assert_eq!(listed["strategies"].as_array().unwrap().len(), 1);
 }
 
@@ -254,11 +221,7 @@ async fn bad_input_is_a_422_that_says_what_to_fix() {
     let (pool, url) = fresh_database_with_url().await;
     let (_, key) = tenant_with_key(&pool, "acme", "pro", "active").await;
     let api = Api::start_with_database(&fresh_namespace(), &url).await;
-    let strategy = ok(
-        send(&api, "POST", &key, "/v1/strategies", Some(breakout())).await,
-        201,
-    )
-    .await;
+    let strategy = created(&api, &key, "/v1/strategies", breakout()).await;
 
     for (body, expect) in [
         (json!({"resolution": "7m"}), "1m 3m 5m"),
@@ -295,23 +258,8 @@ async fn a_subscription_pauses_resumes_and_cancels() {
     let (pool, url) = fresh_database_with_url().await;
     let (_, key) = tenant_with_key(&pool, "acme", "pro", "active").await;
     let api = Api::start_with_database(&fresh_namespace(), &url).await;
-    let strategy = ok(
-        send(&api, "POST", &key, "/v1/strategies", Some(breakout())).await,
-        201,
-    )
-    .await;
-    let sub = ok(
-        send(
-            &api,
-            "POST",
-            &key,
-            "/v1/subscriptions",
-            Some(settings(&strategy)),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let strategy = created(&api, &key, "/v1/strategies", breakout()).await;
+    let sub = created(&api, &key, "/v1/subscriptions", settings(&strategy)).await;
     let path = format!("/v1/subscriptions/{}", sub["id"]);
 
     let paused = ok(
@@ -335,18 +283,7 @@ async fn a_subscription_pauses_resumes_and_cancels() {
         422,
     )
     .await;
-    let again = ok(
-        send(
-            &api,
-            "POST",
-            &key,
-            "/v1/subscriptions",
-            Some(settings(&strategy)),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let again = created(&api, &key, "/v1/subscriptions", settings(&strategy)).await;
 
     assert_eq!(paused["status"], "paused");
     assert_eq!(resumed["status"], "active");
@@ -368,7 +305,13 @@ async fn executions_and_stats_show_what_the_strategy_did() {
     let (tenant, key) = tenant_with_key(&pool, "acme", "pro", "active").await;
     let api = Api::start_with_database(&fresh_namespace(), &url).await;
     let s = strategy(&pool, tenant.as_str(), "donchian", json!({"period": 3})).await;
-    let sub = ok(send(&api, "POST", &key, "/v1/subscriptions", Some(json!({"strategy_id": s, "user_id": "u", "capital": 10000, "risk_pct": 1, "leverage": 10}))).await, 201).await;
+    let sub = created(
+        &api,
+        &key,
+        "/v1/subscriptions",
+        json!({"strategy_id": s, "user_id": "u", "capital": 10000, "risk_pct": 1, "leverage": 10}),
+    )
+    .await;
     breakout_history(&pool).await;
     candle(&pool, 4, 11.3, 10.95, 11.1).await;
     for n in [3, 4] {

@@ -137,3 +137,24 @@ async fn candles_beyond_the_horizon_are_left_alone() {
 
     assert_eq!((tick.markets, tick.reconciled.strategies), (0, 0));
 }
+
+#[tokio::test]
+async fn the_clock_verb_ticks_once_and_prints_what_it_did() {
+    let (pool, url) = flotilla_tests::fresh_database_with_url().await;
+    let ns = fresh_namespace();
+    let (tenant, _) = tenant_with_key(&pool, "acme", "pro", "active").await;
+    strategy(&pool, tenant.as_str(), "donchian", json!({"period": 3})).await;
+
+    let run = flotilla_tests::producer::cli_with_env(
+        &ns,
+        &["clock", "--once"],
+        None,
+        &[("DATABASE_URL", url.as_str())],
+    )
+    .ok();
+
+    // No candle is stored yet: nothing to enqueue, nothing missing.
+    let tick = run.json();
+    assert_eq!(tick["markets"], 0, "{tick}");
+    assert_eq!(tick["reconciled"]["strategies"], 0, "{tick}");
+}

@@ -10,7 +10,7 @@ use flotilla::job::{JobState, NewJob};
 use flotilla::kinds::JobKind;
 use flotilla::kinds::candles::{CandleJob, Candles};
 use flotilla_tests::candles::*;
-use flotilla_tests::processes::{WorkerSpec, wait_for, wait_state};
+use flotilla_tests::processes::{WorkerSpec, http_get, wait_for, wait_state};
 use flotilla_tests::{fresh_database_with_url, fresh_namespace, redis_url, tenant_with_key};
 use serde_json::json;
 
@@ -73,6 +73,16 @@ async fn every_trigger_of_one_interval_runs_each_strategy_once() {
             .await
             .unwrap();
     assert_eq!(owners, vec![(a, acme.to_string()), (g, globex.to_string())]);
+    // Fan-out sizes 5 and 7 land in the (1, 10] bucket.
+    let (_, metrics) = http_get(worker.port, "/metrics").await.unwrap();
+    assert!(
+        metrics.contains("flotilla_candle_fanout_size_bucket{le=\"10\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("flotilla_candle_drift_seconds_bucket"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -190,6 +190,21 @@ fn not_found(what: &str, id: i64) -> Problem {
     )
 }
 
+/// For a route on one resource: its id from the path, and a transaction
+/// of the tenant the request acts for (`?tenant=` for the admin key).
+async fn one(
+    state: &AppState,
+    caller: &Caller,
+    what: &str,
+    id: &str,
+    query: Result<axum::extract::Query<TenantQuery>, QueryRejection>,
+) -> Result<(i64, Transaction<'static, Postgres>), Problem> {
+    let id = parse_id(what, id)?;
+    let query = read_query(query)?;
+    let tenant = tenant_for(caller, query.tenant.as_deref())?;
+    Ok((id, scoped(state, &tenant).await?))
+}
+
 /// `?tenant=` for routes that take nothing else.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -19,9 +19,7 @@ use serde_json::{Value, json};
 use super::super::AppState;
 use super::super::auth::Caller;
 use super::super::problem::Problem;
-use super::{
-    TenantQuery, db_problem, not_found, parse_id, read_json, read_query, scoped, tenant_for,
-};
+use super::{TenantQuery, db_problem, not_found, one, read_json, read_query, scoped, tenant_for};
 
 const EXAMPLE: &str = r#"{"name": "BTC breakout", "kind": "donchian", "symbol": "BTCUSDT", "resolution": "5m", "parameters": {"period": 20}}"#;
 
@@ -100,10 +98,7 @@ pub async fn show(
     Path(id): Path<String>,
     query: Result<Query<TenantQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
-    let id = parse_id("strategy", &id)?;
-    let query = read_query(query)?;
-    let tenant = tenant_for(&caller, query.tenant.as_deref())?;
-    let mut tx = scoped(&state, &tenant).await?;
+    let (id, mut tx) = one(&state, &caller, "strategy", &id, query).await?;
     sqlx::query_scalar("SELECT to_jsonb(s) FROM strategies s WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -131,15 +126,12 @@ pub async fn update(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, Problem> {
     caller.require_writable()?;
-    let id = parse_id("strategy", &id)?;
-    let query = read_query(query)?;
-    let tenant = tenant_for(&caller, query.tenant.as_deref())?;
     let body: StrategyUpdate = read_json(
         &headers,
         body,
         r#"{"parameters": {"period": 30}} (name, parameters, active; a new market is a new strategy)"#,
     )?;
-    let mut tx = scoped(&state, &tenant).await?;
+    let (id, mut tx) = one(&state, &caller, "strategy", &id, query).await?;
     let kind: Option<String> =
         sqlx::query_scalar("SELECT kind FROM strategies WHERE id = $1 FOR UPDATE")
             .bind(id)
@@ -176,10 +168,7 @@ pub async fn deactivate(
     query: Result<Query<TenantQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     caller.require_writable()?;
-    let id = parse_id("strategy", &id)?;
-    let query = read_query(query)?;
-    let tenant = tenant_for(&caller, query.tenant.as_deref())?;
-    let mut tx = scoped(&state, &tenant).await?;
+    let (id, mut tx) = one(&state, &caller, "strategy", &id, query).await?;
     let row: Option<Value> = sqlx::query_scalar(
         "UPDATE strategies SET active = false, updated_at = now() WHERE id = $1 \
          RETURNING to_jsonb(strategies.*)",

@@ -20,9 +20,7 @@ use sqlx::{Postgres, Transaction};
 use super::super::AppState;
 use super::super::auth::Caller;
 use super::super::problem::Problem;
-use super::{
-    TenantQuery, db_problem, not_found, parse_id, read_json, read_query, scoped, tenant_for,
-};
+use super::{TenantQuery, db_problem, not_found, read_json, read_query, scoped, tenant_for};
 
 const EXAMPLE: &str = r#"{"strategy_id": 1, "user_id": "u-42", "capital": 10000, "risk_pct": 1, "leverage": 3, "broker_credential_ref": "vault:brokers/u-42"}"#;
 
@@ -174,17 +172,14 @@ async fn fetch(tx: &mut Transaction<'static, Postgres>, id: i64) -> Result<Value
         .ok_or_else(|| not_found("subscription", id))
 }
 
-/// Opens the scope a route with a path id and `?tenant=` acts in.
+/// The subscription's id and its tenant's transaction.
 async fn open(
     state: &AppState,
     caller: &Caller,
     id: &str,
     query: Result<Query<TenantQuery>, QueryRejection>,
 ) -> Result<(i64, Transaction<'static, Postgres>), Problem> {
-    let id = parse_id("subscription", id)?;
-    let query = read_query(query)?;
-    let tenant = tenant_for(caller, query.tenant.as_deref())?;
-    Ok((id, scoped(state, &tenant).await?))
+    super::one(state, caller, "subscription", id, query).await
 }
 
 /// `GET /v1/subscriptions/{id}`.
