@@ -205,3 +205,49 @@ async fn a_tenant_cannot_run_another_tenants_strategy() {
     assert!(err.to_string().contains("has no strategy"), "{err}");
     assert_eq!(count(&pool, "SELECT count(*) FROM executions").await, 0);
 }
+
+#[tokio::test]
+async fn a_tenant_scope_sees_and_writes_only_its_own_candle_rows() {
+    let pool = fresh_database().await;
+    let (owner, _) = tenant_with_key(&pool, "acme", "pro", "active").await;
+    let (other, _) = tenant_with_key(&pool, "globex", "pro", "active").await;
+    let s = strategy(&pool, owner.as_str(), "donchian", json!({"period": 3})).await;
+    subscribers(&pool, owner.as_str(), s, 2, "active").await;
+    breakout_history(&pool).await;
+    executed(
+        execute(&pool, &job(s, 3), &run(owner.as_str(), 3, 0))
+            .await
+            .unwrap(),
+    );
+
+    let mut tx = flotilla::db::tenant_transaction(&pool, other.as_str())
+        .await
+        .unwrap();
+    for table in [
+        "strategies",
+        "subscriptions",
+        "executions",
+        "strategy_trades",
+    ] {
+        let seen: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(seen, 0, "{table}");
+    }
+    // Market data is shared: every tenant reads it.
+    let candles: i64 = sqlx::query_scalar("SELECT count(*) FROM candles")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(candles, 4);
+    let forged = sqlx::query(
+        "INSERT INTO subscriptions (tenant_id, strategy_id, user_id, capital, risk_pct, leverage) \
+         VALUES ($1, $2, 'mallory', 1, 1, 1)",
+    )
+    .bind(owner.as_str())
+    .bind(s)
+    .execute(&mut *tx)
+    .await;
+    assert!(forged.is_err(), "a row of another tenant is refused");
+}
