@@ -20,6 +20,7 @@ fn candle_worker(ns: &flotilla::ids::Namespace, db_url: &str, name: &str) -> Wor
         .env("DATABASE_URL", db_url)
         // A killed worker's job goes to the next one after this long.
         .env("FLOTILLA_LEASE", "2s")
+        .env("FLOTILLA_TEST_HOOKS", "1")
 }
 
 #[tokio::test]
@@ -159,4 +160,64 @@ async fn a_worker_killed_mid_job_leaves_nothing_and_the_next_one_writes_each_tra
         .await
         .unwrap();
     assert_eq!((worker.as_str(), trades), ("survivor", 2_000));
+}
+
+#[tokio::test]
+async fn a_late_candle_posted_by_the_feed_runs_with_its_drift_recorded() {
+    use flotilla::candles::{Candle, store};
+    use flotilla_tests::producer::{ADMIN_KEY, Api};
+
+    let (pool, url) = fresh_database_with_url().await;
+    let ns = fresh_namespace();
+    let (tenant, _) = tenant_with_key(&pool, "acme", "pro", "active").await;
+    let s = strategy(&pool, tenant.as_str(), "donchian", json!({"period": 3})).await;
+    subscribers(&pool, tenant.as_str(), s, 3, "active").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // The candle closed two intervals ago: ten minutes late, within the 1h horizon.
+    let close = five().floor(now) - 2 * five().millis();
+    for k in 1..=3 {
+        let i = five().interval_closing_at(close - k * five().millis());
+        let flat = Candle {
+            close_ms: i.end_ms(),
+            open: 10.0,
+            high: 10.5,
+            low: 9.5,
+            close: 10.0,
+            volume: 1.0,
+        };
+        store::insert_candle(&pool, &btc(), i, &flat).await.unwrap();
+    }
+    let api = Api::start_with_database(&ns, &url).await;
+    let worker = candle_worker(&ns, &url, "w1").spawn();
+
+    let posted = api
+        .http
+        .post(api.url("/v1/candles"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"symbol": "BTCUSDT", "resolution": "5m", "open": 10, "high": 11.2, "low": 10, "close": 11, "volume": 5, "close_time": close}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status().as_u16(), 202);
+    let (status, trades, drift_ms): (String, i32, i64) = wait_for(
+        Duration::from_secs(30),
+        "the execution",
+        worker.log_fn(),
+        || async {
+            sqlx::query_as("SELECT status, trades, drift_ms FROM executions")
+                .fetch_optional(&pool)
+                .await
+                .unwrap()
+        },
+    )
+    .await;
+
+    assert_eq!((status.as_str(), trades), ("success", 3));
+    assert!(
+        drift_ms >= 2 * five().millis() - 1_000 && drift_ms < 3 * five().millis(),
+        "{drift_ms}"
+    );
 }

@@ -137,6 +137,10 @@ pub async fn execute(
     }
     let version: i32 = row.get("version");
     let drift = ctx.started_ms - job.close_ms;
+    // Claim the interval first. The row starts as 'skipped' and gets its
+    // real status before the commit; no other transaction ever sees it in
+    // between, and a concurrent run of the same interval waits here on the
+    // unique index until this one commits or rolls back.
     let claimed: Option<i64> = sqlx::query_scalar(
         "INSERT INTO executions (tenant_id, strategy_id, strategy_version, interval_key, \
              scheduled_at, started_at, drift_ms, worker, status) \

@@ -33,7 +33,8 @@ pub struct CandleJob {
     pub close_ms: i64,
     /// Test hook: on the first attempt only, wait this long after writing
     /// the trades and before committing, so a test can kill the worker
-    /// mid-job. Absent in production payloads.
+    /// mid-job. Honoured only by a worker started with
+    /// `FLOTILLA_TEST_HOOKS=1`; production workers ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause_before_commit_ms: Option<u64>,
 }
@@ -64,6 +65,10 @@ impl CandleJob {
     }
 }
 
+/// 2100-01-01T00:00Z: later close times are mistakes, and beyond what the
+/// interval keys can format.
+const MAX_CLOSE_MS: i64 = 4_102_444_800_000;
+
 /// The longest a test hook may pause a job.
 pub const MAX_PAUSE: Duration = Duration::from_secs(600);
 
@@ -82,6 +87,12 @@ impl JobKind for Candles {
     fn validate(job: &CandleJob) -> Result<(), String> {
         if job.strategy_id <= 0 {
             return Err("strategy_id must be a positive strategy id".into());
+        }
+        if !(0..=MAX_CLOSE_MS).contains(&job.close_ms) {
+            return Err(format!(
+                "close_ms {} is not a time between 1970 and 2100 in ms since the epoch",
+                job.close_ms
+            ));
         }
         let interval = job.interval();
         if interval.end_ms() != job.close_ms {
@@ -150,5 +161,9 @@ mod tests {
         raw["interval"] = json!("5m:2026-11-22T10:00Z");
         let err = validate_payload("candles", &raw).unwrap_err().to_string();
         assert!(err.contains("does not match"), "{err}");
+        let mut raw = serde_json::to_value(job()).unwrap();
+        raw["close_ms"] = json!(i64::MAX);
+        let err = validate_payload("candles", &raw).unwrap_err().to_string();
+        assert!(err.contains("between 1970 and 2100"), "{err}");
     }
 }

@@ -12,6 +12,13 @@ use flotilla::telemetry::names;
 use metrics::histogram;
 use sqlx::PgPool;
 
+/// Whether this worker honours test hooks in payloads (`FLOTILLA_TEST_HOOKS=1`).
+fn test_hooks() -> bool {
+    static ON: std::sync::LazyLock<bool> =
+        std::sync::LazyLock::new(|| std::env::var("FLOTILLA_TEST_HOOKS").is_ok_and(|v| v == "1"));
+    *ON
+}
+
 /// Runs `job` for its tenant on `db`, as `worker`.
 pub async fn handle(
     db: PgPool,
@@ -26,10 +33,11 @@ pub async fn handle(
         tenant: ctx.tenant.to_string(),
         worker,
         started_ms,
-        // The test hook holds only the first attempt, so the redelivery runs through.
+        // The test hook holds only the first attempt, so the redelivery
+        // runs through; production workers never hold a transaction open.
         pause: job
             .pause_before_commit_ms
-            .filter(|_| ctx.attempt == 1)
+            .filter(|_| ctx.attempt == 1 && test_hooks())
             .map(Duration::from_millis),
     };
     match execute(&db, &job, &run).await {
