@@ -8,6 +8,7 @@
 //! - [`queues`]: opening the known queues
 //! - [`cli`]: the CLI verbs
 //! - [`http`]: the HTTP API
+//! - [`candles`]: the candle clock and the candle triggers' settings
 //! - [`demo`], [`bench`]: the fleet on a demo workload; benchmarks
 
 mod bench;
@@ -57,6 +58,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a benchmark and print its figures (use a release build).
     Bench(bench::BenchArgs),
+    /// What a tenant's candle strategies did: strategies, subscriptions, stats, executions (JSON).
+    #[command(subcommand)]
+    Candles(cli::candles::CandlesCommand),
     /// Trigger candle strategies at every boundary and re-enqueue missed intervals.
     Clock(candles::clock::ClockArgs),
     /// Apply the database migrations (the Procfile's release phase); a no-op when up to date.
@@ -77,6 +81,7 @@ async fn main() {
         Command::Bench(args) => {
             bench::run(&cli.redis.redis_url, &cli.database.database_url, args).await
         }
+        Command::Candles(cmd) => cli::candles::run(&cli.database, cmd).await,
         Command::Clock(args) => {
             candles::clock::run(&cli.redis, &cli.queue, &cli.database, args).await
         }

@@ -519,3 +519,53 @@ async fn only_the_admin_key_feeds_candles_and_bad_candles_say_why() {
         "{p}"
     );
 }
+
+#[tokio::test]
+async fn the_cli_prints_what_a_tenants_strategies_did() {
+    let (pool, url) = fresh_database_with_url().await;
+    let ns = fresh_namespace();
+    let (tenant, _) = tenant_with_key(&pool, "acme", "pro", "active").await;
+    let (other, _) = tenant_with_key(&pool, "globex", "pro", "active").await;
+    let s = strategy(&pool, tenant.as_str(), "donchian", json!({"period": 3})).await;
+    subscribers(&pool, tenant.as_str(), s, 2, "active").await;
+    breakout_history(&pool).await;
+    let run = RunContext {
+        tenant: tenant.to_string(),
+        worker: "w".into(),
+        started_ms: interval(3).end_ms(),
+        pause: None,
+    };
+    execute(&pool, &CandleJob::new(s, btc(), interval(3)), &run)
+        .await
+        .unwrap();
+    let cli = |args: &[&str]| {
+        flotilla_tests::producer::cli_with_env(&ns, args, None, &[("DATABASE_URL", url.as_str())])
+    };
+
+    let runs = cli(&["candles", "executions", "--tenant", tenant.as_str()])
+        .ok()
+        .json();
+    let subs = cli(&["candles", "subscriptions", "--tenant", tenant.as_str()])
+        .ok()
+        .json();
+    let first = subs[0]["id"].to_string();
+    let stats = cli(&["candles", "stats", &first, "--tenant", tenant.as_str()])
+        .ok()
+        .json();
+    let theirs = cli(&["candles", "stats", &first, "--tenant", other.as_str()]);
+
+    assert_eq!(
+        (runs[0]["status"].as_str(), runs[0]["trades"].as_i64()),
+        (Some("success"), Some(2))
+    );
+    assert_eq!(
+        (stats["trades"].clone(), stats["open"].clone()),
+        (json!(1), json!(1))
+    );
+    assert!(!theirs.status.success());
+    assert!(
+        theirs.stderr.contains("has no subscription"),
+        "{}",
+        theirs.stderr
+    );
+}

@@ -10,6 +10,7 @@
 //! - [`trigger`]: a closed candle into one job per strategy, once per interval
 //! - [`feed`]: a candle from a market-data feed: checked, stored, enqueued
 //! - [`clock`]: the boundary tick and the reconciler, with time as an argument
+//! - [`views`]: what a tenant reads (strategies, subscriptions, executions, PnL)
 
 pub mod candle;
 pub mod clock;
@@ -21,6 +22,7 @@ pub mod store;
 pub mod strategy;
 pub mod symbol;
 pub mod trigger;
+pub mod views;
 
 pub use candle::Candle;
 pub use resolution::{Interval, Resolution};

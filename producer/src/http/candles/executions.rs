@@ -39,15 +39,8 @@ pub async fn list(
         ));
     }
     let mut tx = scoped(&state, &tenant).await?;
-    let rows: Value = sqlx::query_scalar(
-        "SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.scheduled_at DESC, e.id DESC), '[]') \
-         FROM (SELECT * FROM executions WHERE $1::bigint IS NULL OR strategy_id = $1 \
-               ORDER BY scheduled_at DESC, id DESC LIMIT $2) e",
-    )
-    .bind(query.strategy_id)
-    .bind(limit)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db_problem)?;
+    let rows = flotilla::candles::views::executions(&mut tx, query.strategy_id, limit)
+        .await
+        .map_err(db_problem)?;
     Ok(Json(json!({ "executions": rows })))
 }

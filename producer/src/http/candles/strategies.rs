@@ -82,12 +82,9 @@ pub async fn list(
     let query = read_query(query)?;
     let tenant = tenant_for(&caller, query.tenant.as_deref())?;
     let mut tx = scoped(&state, &tenant).await?;
-    let all: Value = sqlx::query_scalar(
-        "SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.id), '[]') FROM strategies s",
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db_problem)?;
+    let all = flotilla::candles::views::strategies(&mut tx)
+        .await
+        .map_err(db_problem)?;
     Ok(Json(json!({ "strategies": all })))
 }
 

@@ -151,14 +151,9 @@ pub async fn list(
     let query = read_query(query)?;
     let tenant = tenant_for(&caller, query.tenant.as_deref())?;
     let mut tx = scoped(&state, &tenant).await?;
-    let rows: Value = sqlx::query_scalar(
-        "SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.id), '[]') FROM subscriptions s \
-         WHERE $1::bigint IS NULL OR strategy_id = $1",
-    )
-    .bind(query.strategy_id)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db_problem)?;
+    let rows = flotilla::candles::views::subscriptions(&mut tx, query.strategy_id)
+        .await
+        .map_err(db_problem)?;
     Ok(Json(json!({ "subscriptions": rows })))
 }
 
@@ -314,21 +309,9 @@ pub async fn stats(
     query: Result<Query<TenantQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let (id, mut tx) = open(&state, &caller, &id, query).await?;
-    fetch(&mut tx, id).await?;
-    let stats: Value = sqlx::query_scalar(
-        "SELECT jsonb_build_object( \
-             'subscription_id', $1::bigint, \
-             'trades', count(*), \
-             'open', count(*) FILTER (WHERE status = 'open'), \
-             'closed', count(*) FILTER (WHERE status = 'closed'), \
-             'wins', count(*) FILTER (WHERE pnl > 0), \
-             'losses', count(*) FILTER (WHERE pnl < 0), \
-             'realized_pnl', coalesce(sum(pnl), 0)) \
-         FROM strategy_trades WHERE subscription_id = $1",
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db_problem)?;
+    let stats = flotilla::candles::views::stats(&mut tx, id)
+        .await
+        .map_err(db_problem)?
+        .ok_or_else(|| not_found("subscription", id))?;
     Ok(Json(stats))
 }
