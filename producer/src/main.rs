@@ -8,9 +8,11 @@
 //! - [`queues`]: opening the known queues
 //! - [`cli`]: the CLI verbs
 //! - [`http`]: the HTTP API
+//! - [`candles`]: the candle clock and the candle triggers' settings
 //! - [`demo`], [`bench`]: the fleet on a demo workload; benchmarks
 
 mod bench;
+mod candles;
 mod cli;
 mod demo;
 mod http;
@@ -69,6 +71,11 @@ enum Command {
     /// Tenants: create, show, list, upgrade, suspend, reactivate, delete.
     #[command(subcommand)]
     Tenants(cli::tenants::TenantsCommand),
+    /// What a tenant's candle strategies did: strategies, subscriptions, stats, executions (JSON).
+    #[command(subcommand)]
+    Candles(cli::candles::CandlesCommand),
+    /// Trigger candle strategies at every boundary and re-enqueue missed intervals.
+    Clock(candles::clock::ClockArgs),
     /// Apply the database migrations (the Procfile's release phase); a no-op when up to date.
     Migrate,
 }
@@ -91,6 +98,10 @@ async fn main() {
         }
         Command::Tenants(cmd) => {
             cli::tenants::run(&cli.redis, &cli.queue, &cli.database, &cli.tenancy, cmd).await
+        }
+        Command::Candles(cmd) => cli::candles::run(&cli.database, cmd).await,
+        Command::Clock(args) => {
+            candles::clock::run(&cli.redis, &cli.queue, &cli.database, args).await
         }
         Command::Migrate => cli::migrate::run(&cli.database).await,
     };

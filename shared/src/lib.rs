@@ -8,6 +8,7 @@
 //!   live in `shared/lua/`, one per operation
 //! - [`backend`]: the queue as an apalis `Backend`, with the layer that records outcomes
 //! - [`wake`]: pub/sub wake-ups so idle workers start new jobs within milliseconds
+//! - [`candles`]: candle execution: time math, strategies, sizing, its tables
 //! - [`kinds`]: the job kinds, their queues, payloads and retry policies
 //! - [`redis_conn`]: connecting to Redis and refusing one that would lose jobs
 //! - [`db`]: PostgreSQL, the system of record: pool, migrations, tenant-scoped transactions
@@ -16,6 +17,7 @@
 //! - [`telemetry`]: logs and the metric catalogue
 
 pub mod backend;
+pub mod candles;
 pub mod config;
 pub mod db;
 pub mod ids;

@@ -52,6 +52,10 @@ pub mod names {
     pub const PROVISIONING_FAILURES: &str = "flotilla_provisioning_failures_total";
     /// Counter {tier}: enqueues refused by the daily limit (429).
     pub const RATE_LIMITED: &str = "flotilla_enqueues_rate_limited_total";
+    /// Histogram: active subscriptions per candle execution (fan-out size).
+    pub const CANDLE_FANOUT_SIZE: &str = "flotilla_candle_fanout_size";
+    /// Histogram: how late a candle execution started after its candle closed.
+    pub const CANDLE_DRIFT: &str = "flotilla_candle_drift_seconds";
 }
 
 /// Seconds; from a 1 ms no-op to a 10 minute job.
@@ -60,10 +64,29 @@ const DURATION_BUCKETS: &[f64] = &[
     300.0, 600.0,
 ];
 
+/// Subscribers per execution; from a strategy nobody follows to 100,000.
+const FANOUT_BUCKETS: &[f64] = &[
+    0.0, 1.0, 10.0, 100.0, 1_000.0, 5_000.0, 10_000.0, 50_000.0, 100_000.0,
+];
+
+/// Seconds after the close; from a feed-triggered run (tens of ms) to a
+/// reconciled one (an interval or more late).
+const DRIFT_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0,
+];
+
 /// Installs the Prometheus recorder; render its text with the handle.
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
+        .context("histogram buckets")?
+        // Full-name matchers take precedence over the `_seconds` suffix.
+        .set_buckets_for_metric(
+            Matcher::Full(names::CANDLE_FANOUT_SIZE.into()),
+            FANOUT_BUCKETS,
+        )
+        .context("histogram buckets")?
+        .set_buckets_for_metric(Matcher::Full(names::CANDLE_DRIFT.into()), DRIFT_BUCKETS)
         .context("histogram buckets")?
         .install_recorder()
         .context("installing the Prometheus metrics recorder (was it installed twice?)")

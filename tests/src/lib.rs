@@ -71,6 +71,9 @@ pub async fn queue_in(ns: &Namespace, name: &str) -> FairQueue {
 /// probes and job-state waits (used by `tests/worker_process.rs`).
 pub mod processes;
 
+/// Strategies, subscribers and candles for the candle-execution tests.
+pub mod candles;
+
 /// The PostgreSQL server the tests use.
 pub fn database_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| {

@@ -25,6 +25,7 @@ use apalis::prelude::{WorkerBuilder, WorkerError};
 use flotilla::backend::{BackendHandle, BackendOptions, FairBackend, JobContext, JobError};
 use flotilla::kinds::JobKind;
 use flotilla::kinds::bench::Bench;
+use flotilla::kinds::candles::Candles;
 use flotilla::kinds::provisioning::Provisioning;
 use flotilla::queue::FairQueue;
 use flotilla::tenancy::provision::Provisioner;
@@ -90,6 +91,10 @@ pub fn start(
                 move |job, ctx| handlers::provisioning::handle(provisioner.clone(), job, ctx),
             ))
         }
+        Candles::QUEUE => Ok(run::<Candles, _, _>(queue, wake, setup, {
+            let (db, worker) = (setup.db.clone(), setup.worker.clone());
+            move |p, ctx| handlers::candles::handle(db.clone(), worker.clone(), p, ctx)
+        })),
         other => bail!(
             "queue {other:?} is known to this build but flotilla-worker has no handler for it; \
              add one line for it in worker/src/consumers.rs"

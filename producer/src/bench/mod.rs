@@ -3,6 +3,7 @@
 //! timings in tests: the machines are shared and noisy.
 
 mod apalis_baseline;
+mod candles;
 pub mod fleet;
 mod provisioning;
 mod queue;
@@ -22,6 +23,9 @@ pub enum Scenario {
     /// Tenant provisioning: create request to active, per tier, one by one
     /// and 100 at once (uses a scratch database on DATABASE_URL's server).
     Provisioning,
+    /// Candle execution: fan-out to 10,000 subscribers, 1,000 strategies on
+    /// one candle (needs PostgreSQL: DATABASE_URL).
+    Candles,
 }
 
 /// Arguments of `flotilla-producer bench`.
@@ -135,6 +139,22 @@ pub async fn run(redis_url: &str, database_url: &str, args: BenchArgs) -> anyhow
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 provisioning::print_table(&report);
+            }
+        }
+        Scenario::Candles => {
+            let bench = candles::CandleBench {
+                redis_url: redis_url.to_owned(),
+                database_url: database_url.to_owned(),
+                worker_bin: fleet::worker_binary(args.worker_bin.as_deref())?,
+                concurrency: args.concurrency,
+                subscribers: scaled(10_000),
+                strategies: scaled(1_000),
+            };
+            let report = bench.run().await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                candles::print_table(&report);
             }
         }
     }

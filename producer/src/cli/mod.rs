@@ -1,6 +1,7 @@
 //! The CLI verbs. Each prints a readable table, or with `--json` one JSON
 //! document for scripts; progress goes to stderr and only to a terminal.
 
+pub mod candles;
 pub mod dlq;
 pub mod enqueue;
 pub mod job;

@@ -12,6 +12,7 @@
 
 pub mod auth;
 mod body;
+mod candles;
 mod jobs;
 mod ops;
 mod problem;
@@ -66,6 +67,8 @@ pub struct ServeArgs {
     /// A tenant pending or provisioning for longer than this is stuck.
     #[arg(long, env = "FLOTILLA_RECONCILE_AFTER", default_value = "2m", value_parser = flotilla::config::parse_duration)]
     pub reconcile_after: std::time::Duration,
+    #[command(flatten)]
+    pub candles: crate::candles::CandleArgs,
 }
 
 fn parse_admin_key(key: &str) -> Result<String, String> {
@@ -89,6 +92,8 @@ pub struct AppState {
     pub(crate) tenant_keys: TenantKeys,
     admin_key: String,
     metrics: PrometheusHandle,
+    /// The candle feed's horizon.
+    pub(crate) candles: crate::candles::CandleArgs,
 }
 
 /// The versioned API: everything a client (and later, its API key) uses.
@@ -104,6 +109,7 @@ fn api(state: Arc<AppState>) -> Router<Arc<AppState>> {
                 .patch(tenants::change)
                 .delete(tenants::delete),
         )
+        .merge(candles::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             auth::require_key,
@@ -171,6 +177,7 @@ pub async fn serve(
         tenant_keys,
         admin_key: args.admin_key,
         metrics,
+        candles: args.candles,
     });
     let listener = TcpListener::bind((args.bind.as_str(), args.port))
         .await
@@ -213,7 +220,7 @@ async fn reconcile_loop(
 }
 
 /// Resolves on the first SIGTERM (platforms stopping the process) or Ctrl-C.
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

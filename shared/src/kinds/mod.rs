@@ -3,6 +3,7 @@
 //! jobs), its payload type, how it is validated and how it retries.
 
 pub mod bench;
+pub mod candles;
 pub mod provisioning;
 
 use serde::Serialize;
@@ -105,7 +106,11 @@ pub fn spec<K: JobKind>() -> QueueSpec {
 
 /// Every queue this build knows.
 pub fn catalogue() -> Vec<QueueSpec> {
-    vec![spec::<bench::Bench>(), spec::<provisioning::Provisioning>()]
+    vec![
+        spec::<bench::Bench>(),
+        spec::<provisioning::Provisioning>(),
+        spec::<candles::Candles>(),
+    ]
 }
 
 /// Names of every known queue.

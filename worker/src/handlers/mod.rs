@@ -5,4 +5,5 @@
 //! anything else is retried with backoff.
 
 pub mod bench;
+pub mod candles;
 pub mod provisioning;
