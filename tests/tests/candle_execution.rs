@@ -251,3 +251,42 @@ async fn a_tenant_scope_sees_and_writes_only_its_own_candle_rows() {
     .await;
     assert!(forged.is_err(), "a row of another tenant is refused");
 }
+
+#[tokio::test]
+async fn the_next_interval_runs_the_updated_parameters_and_records_their_version() {
+    let pool = fresh_database().await;
+    let (tenant, _) = tenant_with_key(&pool, "acme", "pro", "active").await;
+    let s = strategy(&pool, tenant.as_str(), "donchian", json!({"period": 3})).await;
+    breakout_history(&pool).await;
+    candle(&pool, 4, 11.0, 10.8, 10.85).await;
+    executed(
+        execute(&pool, &job(s, 3), &run(tenant.as_str(), 3, 0))
+            .await
+            .unwrap(),
+    );
+
+    // What PATCH /v1/strategies/{id} does with new parameters.
+    let mut tx = flotilla::db::tenant_transaction(&pool, tenant.as_str())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE strategies SET parameters = '{\"period\": 20}', version = version + 1 WHERE id = $1")
+        .bind(s)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let report = executed(
+        execute(&pool, &job(s, 4), &run(tenant.as_str(), 4, 0))
+            .await
+            .unwrap(),
+    );
+
+    // Period 20 needs 21 candles: the new parameters were used.
+    assert_eq!(report.status, Status::Skipped);
+    let versions: Vec<i32> =
+        sqlx::query_scalar("SELECT strategy_version FROM executions ORDER BY scheduled_at")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![1, 2]);
+}
