@@ -2,7 +2,7 @@
 //! one execution per (strategy, interval), one trade per active subscriber,
 //! trades closed at their stop or target with PnL, tenants kept apart.
 
-use flotilla::candles::execute::{Outcome, Report, RunContext, Status, execute};
+use flotilla::candles::execute::{Outcome, Report, RunContext, Status, execute, record_failure};
 use flotilla::kinds::candles::CandleJob;
 use flotilla_tests::candles::*;
 use flotilla_tests::{fresh_database, tenant_with_key};
@@ -289,4 +289,55 @@ async fn the_next_interval_runs_the_updated_parameters_and_records_their_version
             .await
             .unwrap();
     assert_eq!(versions, vec![1, 2]);
+}
+
+#[tokio::test]
+async fn an_interval_that_failed_for_good_is_recorded_and_a_replay_runs_it() {
+    let pool = fresh_database().await;
+    let (tenant, _) = tenant_with_key(&pool, "acme", "pro", "active").await;
+    let s = strategy(&pool, tenant.as_str(), "donchian", json!({"period": 3})).await;
+    subscribers(&pool, tenant.as_str(), s, 2, "active").await;
+    breakout_history(&pool).await;
+
+    record_failure(
+        &pool,
+        &job(s, 3),
+        &run(tenant.as_str(), 3, 0),
+        "broker down",
+    )
+    .await
+    .unwrap();
+    let failed: (String, Option<String>) =
+        sqlx::query_as("SELECT status, reason FROM executions WHERE strategy_id = $1")
+            .bind(s)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(failed, ("failed".into(), Some("broker down".into())));
+
+    let report = executed(
+        execute(&pool, &job(s, 3), &run(tenant.as_str(), 3, 900))
+            .await
+            .unwrap(),
+    );
+    assert_eq!((report.status, report.trades), (Status::Success, 2));
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT status FROM executions WHERE strategy_id = $1")
+            .bind(s)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows, ["success"], "the same row, now a success");
+    record_failure(&pool, &job(s, 3), &run(tenant.as_str(), 3, 0), "late")
+        .await
+        .unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM executions WHERE strategy_id = $1")
+        .bind(s)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        status, "success",
+        "a failure never overwrites a finished run"
+    );
 }

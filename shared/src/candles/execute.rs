@@ -108,6 +108,38 @@ fn at(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).expect("times within chrono's range")
 }
 
+/// Records that `job`'s interval failed for good (its last attempt, or a
+/// permanent error), so the history shows it; a later run (a replay of the
+/// dead job) claims the interval again. Nothing is written when the
+/// interval already has an execution, or the strategy is not the tenant's.
+pub async fn record_failure(
+    pool: &PgPool,
+    job: &CandleJob,
+    ctx: &RunContext,
+    reason: &str,
+) -> Result<(), ExecError> {
+    let mut tx = tenant_transaction(pool, &ctx.tenant).await?;
+    sqlx::query(
+        "INSERT INTO executions (tenant_id, strategy_id, strategy_version, interval_key, \
+             scheduled_at, started_at, drift_ms, worker, status, reason) \
+         SELECT $1, s.id, s.version, $3, $4, $5, $6, $7, 'failed', $8 \
+           FROM strategies s WHERE s.id = $2 \
+         ON CONFLICT (strategy_id, interval_key) DO NOTHING",
+    )
+    .bind(&ctx.tenant)
+    .bind(job.strategy_id)
+    .bind(&job.interval)
+    .bind(at(job.close_ms))
+    .bind(at(ctx.started_ms))
+    .bind(ctx.started_ms - job.close_ms)
+    .bind(&ctx.worker)
+    .bind(reason)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Runs `job` for `ctx.tenant`.
 pub async fn execute(
     pool: &PgPool,
@@ -140,12 +172,18 @@ pub async fn execute(
     // Claim the interval first. The row starts as 'skipped' and gets its
     // real status before the commit; no other transaction ever sees it in
     // between, and a concurrent run of the same interval waits here on the
-    // unique index until this one commits or rolls back.
+    // unique index until this one commits or rolls back. A row left
+    // 'failed' by a run that gave up (see [`record_failure`]) is claimed
+    // again: that is how a replay from the dead letter runs the interval.
     let claimed: Option<i64> = sqlx::query_scalar(
         "INSERT INTO executions (tenant_id, strategy_id, strategy_version, interval_key, \
              scheduled_at, started_at, drift_ms, worker, status) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'skipped') \
-         ON CONFLICT (strategy_id, interval_key) DO NOTHING RETURNING id",
+         ON CONFLICT (strategy_id, interval_key) DO UPDATE SET \
+             strategy_version = EXCLUDED.strategy_version, started_at = EXCLUDED.started_at, \
+             drift_ms = EXCLUDED.drift_ms, worker = EXCLUDED.worker, status = 'skipped', \
+             reason = NULL \
+         WHERE executions.status = 'failed' RETURNING id",
     )
     .bind(&ctx.tenant)
     .bind(job.strategy_id)

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::anyhow;
 use flotilla::backend::{JobContext, JobError};
-use flotilla::candles::execute::{ExecError, Outcome, RunContext, execute};
+use flotilla::candles::execute::{ExecError, Outcome, RunContext, execute, record_failure};
 use flotilla::kinds::candles::CandleJob;
 use flotilla::telemetry::names;
 use metrics::histogram;
@@ -60,7 +60,23 @@ pub async fn handle(
             tracing::info!(strategy = job.strategy_id, interval = %job.interval, "already executed");
             Ok(())
         }
-        Err(ExecError::Permanent(reason)) => Err(JobError::permanent(anyhow!(reason))),
-        Err(e) => Err(JobError::transient(e)),
+        Err(ExecError::Permanent(reason)) => {
+            give_up(&db, &job, &run, &reason).await;
+            Err(JobError::permanent(anyhow!(reason)))
+        }
+        Err(e) => {
+            if ctx.attempt >= ctx.max_attempts {
+                give_up(&db, &job, &run, &e.to_string()).await;
+            }
+            Err(JobError::transient(e))
+        }
+    }
+}
+
+/// The job goes to the dead letter: its interval shows as failed, with why.
+async fn give_up(db: &PgPool, job: &CandleJob, run: &RunContext, reason: &str) {
+    if let Err(e) = record_failure(db, job, run, reason).await {
+        tracing::warn!(strategy = job.strategy_id, interval = %job.interval, error = %e,
+            "could not record the failed execution");
     }
 }
