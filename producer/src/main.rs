@@ -68,6 +68,12 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a benchmark and print its figures (use a release build).
     Bench(bench::BenchArgs),
+    /// A tenant's candle strategies: register, update, deactivate.
+    #[command(subcommand)]
+    Strategies(cli::trading::StrategiesCommand),
+    /// Users' subscriptions to strategies: create, update, pause, resume, cancel.
+    #[command(subcommand)]
+    Subscriptions(cli::trading::SubscriptionsCommand),
     /// Tenants: create, show, list, upgrade, suspend, reactivate, delete.
     #[command(subcommand)]
     Tenants(cli::tenants::TenantsCommand),
@@ -78,6 +84,20 @@ enum Command {
     Clock(candles::clock::ClockArgs),
     /// Apply the database migrations (the Procfile's release phase); a no-op when up to date.
     Migrate,
+}
+
+/// The API in-process, for the CLI's management verbs. The candle feed's
+/// horizon is the default: these verbs never post candles.
+async fn in_process(
+    redis: &RedisArgs,
+    queue: &QueueArgs,
+    database: &DatabaseArgs,
+    tenancy: &TenantArgs,
+) -> anyhow::Result<http::InProcess> {
+    let candles = candles::CandleArgs {
+        candle_horizon: std::time::Duration::from_secs(3600),
+    };
+    http::InProcess::open(redis, queue, database, tenancy, candles).await
 }
 
 #[tokio::main]
@@ -102,6 +122,18 @@ async fn main() {
         Command::Candles(cmd) => cli::candles::run(&cli.database, cmd).await,
         Command::Clock(args) => {
             candles::clock::run(&cli.redis, &cli.queue, &cli.database, args).await
+        }
+        Command::Strategies(cmd) => {
+            match in_process(&cli.redis, &cli.queue, &cli.database, &cli.tenancy).await {
+                Ok(api) => cli::trading::strategies(&api, cmd).await,
+                Err(e) => Err(e),
+            }
+        }
+        Command::Subscriptions(cmd) => {
+            match in_process(&cli.redis, &cli.queue, &cli.database, &cli.tenancy).await {
+                Ok(api) => cli::trading::subscriptions(&api, cmd).await,
+                Err(e) => Err(e),
+            }
         }
         Command::Migrate => cli::migrate::run(&cli.database).await,
     };

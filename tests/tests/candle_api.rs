@@ -569,3 +569,134 @@ async fn the_cli_prints_what_a_tenants_strategies_did() {
         theirs.stderr
     );
 }
+
+#[tokio::test]
+async fn the_cli_manages_strategies_and_subscriptions_through_the_apis_rules() {
+    let (pool, url) = fresh_database_with_url().await;
+    let ns = fresh_namespace();
+    let (tenant, _) = tenant_with_key(&pool, "acme", "pro", "active").await;
+    let (other, _) = tenant_with_key(&pool, "globex", "pro", "active").await;
+    let cli = |args: &[&str]| {
+        flotilla_tests::producer::cli_with_env(&ns, args, None, &[("DATABASE_URL", url.as_str())])
+    };
+    let t = tenant.as_str();
+
+    let strategy = cli(&[
+        "strategies",
+        "register",
+        "--tenant",
+        t,
+        "--name",
+        "BTC breakout",
+        "--kind",
+        "donchian",
+        "--symbol",
+        "BTCUSDT",
+        "--resolution",
+        "5m",
+        "--parameters",
+        r#"{"period": 3}"#,
+    ])
+    .ok()
+    .json();
+    let id = strategy["id"].to_string();
+    let updated = cli(&[
+        "strategies",
+        "update",
+        &id,
+        "--tenant",
+        t,
+        "--parameters",
+        r#"{"period": 5}"#,
+    ])
+    .ok()
+    .json();
+    assert_eq!(
+        updated["version"], 2,
+        "new parameters bump the version: {updated}"
+    );
+
+    let sub = cli(&[
+        "subscriptions",
+        "create",
+        "--tenant",
+        t,
+        "--strategy",
+        &id,
+        "--user",
+        "u-42",
+        "--capital",
+        "10000",
+        "--risk-pct",
+        "1",
+        "--leverage",
+        "3",
+        "--credential-ref",
+        "vault:brokers/u-42",
+    ])
+    .ok()
+    .json();
+    let sub_id = sub["id"].to_string();
+    let paused = cli(&["subscriptions", "pause", &sub_id, "--tenant", t])
+        .ok()
+        .json();
+    assert_eq!(paused["status"], "paused");
+    let resumed = cli(&["subscriptions", "resume", &sub_id, "--tenant", t])
+        .ok()
+        .json();
+    assert_eq!(resumed["status"], "active");
+    let changed = cli(&[
+        "subscriptions",
+        "update",
+        &sub_id,
+        "--tenant",
+        t,
+        "--risk-pct",
+        "0.5",
+    ])
+    .ok()
+    .json();
+    assert_eq!(changed["risk_pct"], 0.5);
+    let cancelled = cli(&["subscriptions", "cancel", &sub_id, "--tenant", t])
+        .ok()
+        .json();
+    assert_eq!(cancelled["status"], "cancelled");
+    let gone = cli(&["strategies", "deactivate", &id, "--tenant", t])
+        .ok()
+        .json();
+    assert_eq!(gone["active"], false);
+
+    let theirs = cli(&[
+        "subscriptions",
+        "pause",
+        &sub_id,
+        "--tenant",
+        other.as_str(),
+    ]);
+    assert!(
+        !theirs.status.success(),
+        "another tenant's subscription is not found"
+    );
+    let bad = cli(&[
+        "strategies",
+        "register",
+        "--tenant",
+        t,
+        "--name",
+        "x",
+        "--kind",
+        "donchian",
+        "--symbol",
+        "BTCUSDT",
+        "--resolution",
+        "7m",
+    ]);
+    assert!(!bad.status.success());
+    assert_eq!(
+        bad.stderr.trim().lines().count(),
+        1,
+        "one line: {}",
+        bad.stderr
+    );
+    assert!(bad.stderr.contains("422"), "{}", bad.stderr);
+}

@@ -8,6 +8,7 @@ pub mod job;
 pub mod migrate;
 pub mod queues;
 pub mod tenants;
+pub mod trading;
 
 use std::io::IsTerminal as _;
 

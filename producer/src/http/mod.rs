@@ -197,6 +197,86 @@ pub async fn serve(
     Ok(())
 }
 
+/// The API without a listener: the CLI's management verbs send their
+/// requests through the same routes (validation, scoping, SQL) as HTTP
+/// clients, acting with an admin key made for the process.
+pub struct InProcess {
+    router: Router,
+    admin_key: String,
+}
+
+impl InProcess {
+    /// The API over these connections.
+    pub async fn open(
+        redis: &RedisArgs,
+        queue: &QueueArgs,
+        database: &DatabaseArgs,
+        tenancy: &crate::TenantArgs,
+        candles: crate::candles::CandleArgs,
+    ) -> anyhow::Result<Self> {
+        let queues = Queues::open(redis, queue).await?;
+        let db = flotilla::db::connect(&database.database_url).await?;
+        let tenant_keys = TenantKeys::new(&redis.namespace);
+        let lifecycle = Lifecycle::new(
+            db.clone(),
+            queues.get(Provisioning::QUEUE)?.clone(),
+            tenant_keys.clone(),
+            tenancy.tenant_retention,
+        );
+        let admin_key = flotilla::tenancy::api_key::ApiKey::generate()
+            .reveal()
+            .to_owned();
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .build_recorder()
+            .handle();
+        let state = Arc::new(AppState {
+            queues,
+            db,
+            lifecycle,
+            tenant_keys,
+            admin_key: admin_key.clone(),
+            metrics,
+            candles,
+        });
+        Ok(Self {
+            router: router(state),
+            admin_key,
+        })
+    }
+
+    /// Sends one request; the answer's status and JSON body.
+    pub async fn call(
+        &self,
+        method: axum::http::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<(StatusCode, serde_json::Value)> {
+        use tower::ServiceExt as _;
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {}", self.admin_key));
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let body = body.map_or_else(String::new, |b| b.to_string());
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(axum::body::Body::from(body))?)
+            .await?;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await?;
+        let json = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .context("the API answered with something other than JSON")?
+        };
+        Ok((status, json))
+    }
+}
+
 /// Re-enqueues stuck tenants every `every` (PostgreSQL is the source of
 /// truth: a tenant whose job was lost with Redis still gets provisioned).
 async fn reconcile_loop(
