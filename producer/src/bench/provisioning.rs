@@ -86,6 +86,8 @@ pub struct Report {
     pub per_tier: PerTier,
     /// `tenants` at once, tiers mixed evenly.
     pub concurrent_100: Timing,
+    /// The same batch, per tier.
+    pub concurrent_per_tier: PerTier,
     /// Worker processes × concurrency.
     pub workers: String,
     /// Wall time of the concurrent batch (s).
@@ -153,6 +155,21 @@ impl ProvisioningBench {
             });
             let ids = futures::future::try_join_all(creates).await?;
             let times = wait_active(db, &ids).await?;
+            let batch_tier = |tier: Tier| {
+                Timing::of(
+                    times
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| Tier::ALL[i % 3] == tier)
+                        .map(|(_, ms)| *ms)
+                        .collect(),
+                )
+            };
+            let concurrent_per_tier = PerTier {
+                starter: batch_tier(Tier::Starter),
+                pro: batch_tier(Tier::Pro),
+                enterprise: batch_tier(Tier::Enterprise),
+            };
             let wall = started.elapsed().as_secs_f64();
             let mut per_tier = per_tier.into_iter();
             Ok::<_, anyhow::Error>(Report {
@@ -162,6 +179,7 @@ impl ProvisioningBench {
                     enterprise: per_tier.next().expect("three tiers"),
                 },
                 concurrent_100: Timing::of(times),
+                concurrent_per_tier,
                 workers: format!("{} × {}", self.workers, self.concurrency),
                 concurrent_wall_s: round(wall),
             })
@@ -192,9 +210,11 @@ async fn create(lifecycle: &Lifecycle, slug: &str, tier: Tier) -> anyhow::Result
 async fn wait_active(db: &PgPool, ids: &[String]) -> anyhow::Result<Vec<f64>> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
+        // In the order of `ids`, so callers can match times to tenants.
         let rows: Vec<(String, Option<f64>)> = sqlx::query_as(
-            "SELECT status::text, extract(epoch FROM (activated_at - created_at))::float8 * 1000
-               FROM tenants WHERE id = ANY($1)",
+            "SELECT t.status::text, extract(epoch FROM (t.activated_at - t.created_at))::float8 * 1000
+               FROM unnest($1::text[]) WITH ORDINALITY AS i (id, n)
+               JOIN tenants t ON t.id = i.id ORDER BY i.n",
         )
         .bind(ids)
         .fetch_all(db)
@@ -266,6 +286,9 @@ pub fn print_table(r: &Report) {
         ("pro, one by one", &r.per_tier.pro),
         ("enterprise, one by one", &r.per_tier.enterprise),
         ("all at once (mixed tiers)", &r.concurrent_100),
+        ("  of which starter", &r.concurrent_per_tier.starter),
+        ("  of which pro", &r.concurrent_per_tier.pro),
+        ("  of which enterprise", &r.concurrent_per_tier.enterprise),
     ] {
         println!(
             "{name:<28} {:>8} {:>10.1} {:>10.1} {:>10.1}",
