@@ -77,6 +77,20 @@ pub fn connect_lazy(url: &str, max_connections: u32) -> Result<PgPool, DbError> 
 
 /// Applies every migration not applied yet (a no-op when up to date).
 pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+    // Roles are cluster-wide, while the migrator locks one database: two
+    // databases of one server migrated at once (parallel test binaries,
+    // benchmarks' scratch databases) would race to create the migrations'
+    // role. Create it here first, tolerating that race.
+    sqlx::query(
+        "DO $$ BEGIN
+             IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'flotilla_tenant') THEN
+                 CREATE ROLE flotilla_tenant NOLOGIN NOBYPASSRLS;
+             END IF;
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+         END $$",
+    )
+    .execute(pool)
+    .await?;
     MIGRATOR.run(pool).await?;
     Ok(())
 }
