@@ -38,6 +38,8 @@ struct Cli {
     #[command(flatten)]
     tenancy: TenantArgs,
     #[command(flatten)]
+    connect: flotilla::connect::ConnectArgs,
+    #[command(flatten)]
     log: LogArgs,
     #[command(subcommand)]
     command: Command,
@@ -74,6 +76,12 @@ enum Command {
     /// Users' subscriptions to strategies: create, update, pause, resume, cancel.
     #[command(subcommand)]
     Subscriptions(cli::trading::SubscriptionsCommand),
+    /// Session hosts: list them with their load, drain one.
+    #[command(subcommand)]
+    Hosts(cli::connect::HostsCommand),
+    /// A tenant's users on session hosts: connect, disconnect, show.
+    #[command(subcommand)]
+    Users(cli::connect::UsersCommand),
     /// Tenants: create, show, list, upgrade, suspend, reactivate, delete.
     #[command(subcommand)]
     Tenants(cli::tenants::TenantsCommand),
@@ -93,24 +101,43 @@ async fn in_process(
     queue: &QueueArgs,
     database: &DatabaseArgs,
     tenancy: &TenantArgs,
+    connect: &flotilla::connect::ConnectArgs,
 ) -> anyhow::Result<http::InProcess> {
     let candles = candles::CandleArgs {
         candle_horizon: std::time::Duration::from_secs(3600),
     };
-    http::InProcess::open(redis, queue, database, tenancy, candles).await
+    http::InProcess::open(redis, queue, database, tenancy, candles, connect).await
 }
 
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
     flotilla::telemetry::init_tracing(cli.log.log_format, "warn");
+    // The management verbs go through the API's routes in-process.
+    let api = || {
+        in_process(
+            &cli.redis,
+            &cli.queue,
+            &cli.database,
+            &cli.tenancy,
+            &cli.connect,
+        )
+    };
     let result = match cli.command {
         Command::Enqueue(args) => cli::enqueue::run(&cli.redis, &cli.queue, args).await,
         Command::Queues(out) => cli::queues::run(&cli.redis, &cli.queue, out).await,
         Command::Job(args) => cli::job::run(&cli.redis, &cli.queue, args).await,
         Command::Dlq(cmd) => cli::dlq::run(&cli.redis, &cli.queue, cmd).await,
         Command::Serve(args) => {
-            http::serve(&cli.redis, &cli.queue, &cli.database, &cli.tenancy, args).await
+            http::serve(
+                &cli.redis,
+                &cli.queue,
+                &cli.database,
+                &cli.tenancy,
+                &cli.connect,
+                args,
+            )
+            .await
         }
         Command::Demo(args) => demo::run(&cli.redis.redis_url, args).await,
         Command::Bench(args) => {
@@ -124,17 +151,13 @@ async fn main() {
             candles::clock::run(&cli.redis, &cli.queue, &cli.database, args).await
         }
         Command::Strategies(cmd) => {
-            match in_process(&cli.redis, &cli.queue, &cli.database, &cli.tenancy).await {
-                Ok(api) => cli::trading::strategies(&api, cmd).await,
-                Err(e) => Err(e),
-            }
+            async { cli::trading::strategies(&api().await?, cmd).await }.await
         }
         Command::Subscriptions(cmd) => {
-            match in_process(&cli.redis, &cli.queue, &cli.database, &cli.tenancy).await {
-                Ok(api) => cli::trading::subscriptions(&api, cmd).await,
-                Err(e) => Err(e),
-            }
+            async { cli::trading::subscriptions(&api().await?, cmd).await }.await
         }
+        Command::Hosts(cmd) => async { cli::connect::hosts(&api().await?, cmd).await }.await,
+        Command::Users(cmd) => async { cli::connect::users(&api().await?, cmd).await }.await,
         Command::Migrate => cli::migrate::run(&cli.database).await,
     };
     if let Err(e) = result {

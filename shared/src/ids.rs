@@ -146,6 +146,60 @@ impl FromStr for JobId {
     }
 }
 
+slug_id!(
+    /// A session host (a process outside the fleet holding users' Telegram
+    /// or broker sessions), as it registers itself.
+    HostId, "host id", 63
+);
+slug_id!(
+    /// Where a session host runs (`eu-west`, `us-east-1`).
+    Region, "region", 63
+);
+
+/// A tenant's user, as the tenant names it. It appears in URL paths, job
+/// payloads and idempotency keys, so its alphabet is restricted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+impl UserId {
+    /// 1 to 128 characters from A-Z, a-z, 0-9 and `. _ : @ -`.
+    pub fn parse(input: &str) -> Result<Self, InvalidId> {
+        let ok = !input.is_empty()
+            && input.len() <= 128
+            && input
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-_:@".contains(&b));
+        if ok {
+            Ok(Self(input.to_owned()))
+        } else {
+            Err(InvalidId::new(
+                "user id",
+                input,
+                "use 1 to 128 characters from A-Z, a-z, 0-9 and . _ : @ -",
+            ))
+        }
+    }
+
+    /// The validated text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for UserId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A client-chosen key that makes an enqueue safe to repeat (the HTTP
 /// `Idempotency-Key` header, or a natural key like `strategy:42:1700000000`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]

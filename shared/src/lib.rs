@@ -9,6 +9,7 @@
 //! - [`backend`]: the queue as an apalis `Backend`, with the layer that records outcomes
 //! - [`wake`]: pub/sub wake-ups so idle workers start new jobs within milliseconds
 //! - [`candles`]: candle execution: time math, strategies, sizing, its tables
+//! - [`connect`]: user connect: session hosts, assignment, failover
 //! - [`kinds`]: the job kinds, their queues, payloads and retry policies
 //! - [`redis_conn`]: connecting to Redis and refusing one that would lose jobs
 //! - [`db`]: PostgreSQL, the system of record: pool, migrations, tenant-scoped transactions
@@ -19,6 +20,7 @@
 pub mod backend;
 pub mod candles;
 pub mod config;
+pub mod connect;
 pub mod db;
 pub mod ids;
 pub mod job;

@@ -56,6 +56,16 @@ pub mod names {
     pub const CANDLE_FANOUT_SIZE: &str = "flotilla_candle_fanout_size";
     /// Histogram: how late a candle execution started after its candle closed.
     pub const CANDLE_DRIFT: &str = "flotilla_candle_drift_seconds";
+    /// Counter: connect jobs that found no live session host with free capacity.
+    pub const CONNECT_NO_CAPACITY: &str = "flotilla_connect_no_capacity_total";
+    /// Counter: users moved to another session host (failover, drains).
+    pub const CONNECT_MOVES: &str = "flotilla_connect_moves_total";
+    /// Gauge {status}: session hosts live, draining, offline.
+    pub const SESSION_HOSTS: &str = "flotilla_session_hosts";
+    /// Gauge: free places on live session hosts.
+    pub const SESSION_HOSTS_FREE: &str = "flotilla_session_hosts_capacity_free";
+    /// Gauge {state}: users by connection state.
+    pub const USER_CONNECTIONS: &str = "flotilla_user_connections";
 }
 
 /// Seconds; from a 1 ms no-op to a 10 minute job.

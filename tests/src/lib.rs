@@ -74,6 +74,9 @@ pub mod processes;
 /// Strategies, subscribers and candles for the candle-execution tests.
 pub mod candles;
 
+/// Simulated session hosts and connect workers for the user-connect tests.
+pub mod connect;
+
 /// The PostgreSQL server the tests use.
 pub fn database_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| {

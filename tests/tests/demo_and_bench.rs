@@ -148,3 +148,45 @@ fn bench_provisioning_prints_per_tier_and_concurrent_percentiles() {
     }
     assert_eq!(report.pointer("/concurrent_100/tenants"), Some(&3.into()));
 }
+
+#[test]
+fn bench_connect_prints_connects_per_second_and_the_host_balance() {
+    let out = Command::new(bin("flotilla-producer"))
+        .args([
+            "bench",
+            "connect",
+            "--json",
+            "--scale",
+            "0.02",
+            "--workers",
+            "1",
+            "--worker-bin",
+        ])
+        .arg(bin("flotilla-worker"))
+        .env("REDIS_URL", redis_url())
+        .env("DATABASE_URL", flotilla_tests::database_url())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["users"].as_u64(), report["hosts"].as_u64()),
+        (Some(200), Some(20))
+    );
+    assert!(
+        report["connects_per_s"].as_f64().is_some_and(|r| r > 0.0),
+        "{report}"
+    );
+    // 200 users over 20 equal hosts: ten each, exactly.
+    assert_eq!(report["load_max_over_min"].as_f64(), Some(1.0), "{report}");
+    assert_eq!(
+        report["held_by_hosts"], 200,
+        "the hosts hold every user: {report}"
+    );
+    assert_eq!(report["bad_signatures"], 0, "{report}");
+}

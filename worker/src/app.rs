@@ -1,6 +1,10 @@
 //! The worker's life: refuse an unsafe Redis, serve HTTP, run one consumer
 //! per queue until asked to stop, then drain and say what happened.
 
+use flotilla::connect::host_client::HostClient;
+use flotilla::connect::run::Connector;
+use flotilla::kinds::JobKind as _;
+use flotilla::kinds::connect::Connect;
 use flotilla::tenancy::keys::TenantKeys;
 use flotilla::tenancy::provision::Provisioner;
 use std::sync::Arc;
@@ -18,7 +22,7 @@ use crate::config::Config;
 use crate::consumers::{self, Setup};
 use crate::health::Health;
 use crate::shutdown::{self, StopRequests, Summary};
-use crate::{gauges, http};
+use crate::{connect_sweep, gauges, http};
 
 /// How often the metrics recorder drains histogram samples.
 const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -108,9 +112,28 @@ pub async fn run(config: Config, mut stop: StopRequests) -> anyhow::Result<Summa
         TenantKeys::new(&config.redis.namespace),
     )
     .with_step_pause(config.provision_step_pause);
+    let connect = &config.connect;
+    let connector = Connector::new(
+        db.clone(),
+        HostClient::new(connect.host_call_timeout, connect.host_secret.clone()),
+        connect.heartbeat_timeout,
+    );
+    if let Some(queue) = queues.iter().find(|q| q.name().as_str() == Connect::QUEUE) {
+        if connect.host_secret.is_none() {
+            warn!(
+                "FLOTILLA_HOST_SECRET is not set: calls to session hosts go unsigned, and hosts cannot tell them from anyone's"
+            );
+        }
+        tokio::spawn(connect_sweep::run(
+            db.clone(),
+            queue.clone(),
+            connect.clone(),
+        ));
+    }
     let setup = Setup {
         worker: worker.clone(),
         provisioner,
+        connector,
         db,
         concurrency: config.concurrency,
         prefetch: config.prefetch,

@@ -81,6 +81,10 @@ pub struct Config {
 
     #[allow(missing_docs)]
     #[command(flatten)]
+    pub connect: flotilla::connect::ConnectArgs,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
     pub log: LogArgs,
 }
 

@@ -23,9 +23,11 @@ use apalis::layers::catch_panic::{CatchPanicLayer, PanicError};
 use apalis::layers::tracing::{DefaultOnFailure, TraceLayer};
 use apalis::prelude::{WorkerBuilder, WorkerError};
 use flotilla::backend::{BackendHandle, BackendOptions, FairBackend, JobContext, JobError};
+use flotilla::connect::run::Connector;
 use flotilla::kinds::JobKind;
 use flotilla::kinds::bench::Bench;
 use flotilla::kinds::candles::Candles;
+use flotilla::kinds::connect::Connect;
 use flotilla::kinds::provisioning::Provisioning;
 use flotilla::queue::FairQueue;
 use flotilla::tenancy::provision::Provisioner;
@@ -45,6 +47,8 @@ pub struct Setup {
     pub db: sqlx::PgPool,
     /// Runs provisioning jobs (database, every queue's tenant policies).
     pub provisioner: Provisioner,
+    /// Runs connect jobs (database, session hosts).
+    pub connector: Connector,
     /// Jobs each queue runs at once.
     pub concurrency: usize,
     /// Jobs claimed beyond the free slots (`None`: the backend's default).
@@ -94,6 +98,10 @@ pub fn start(
         Candles::QUEUE => Ok(run::<Candles, _, _>(queue, wake, setup, {
             let (db, worker) = (setup.db.clone(), setup.worker.clone());
             move |p, ctx| handlers::candles::handle(db.clone(), worker.clone(), p, ctx)
+        })),
+        Connect::QUEUE => Ok(run::<Connect, _, _>(queue, wake, setup, {
+            let connector = setup.connector.clone();
+            move |p, ctx| handlers::connect::handle(connector.clone(), p, ctx)
         })),
         other => bail!(
             "queue {other:?} is known to this build but flotilla-worker has no handler for it; \
@@ -170,6 +178,11 @@ mod tests {
                 vec![],
                 conn.clone(),
                 flotilla::tenancy::keys::TenantKeys::new(&ns),
+            ),
+            connector: Connector::new(
+                db.clone(),
+                flotilla::connect::host_client::HostClient::new(Duration::from_secs(1), None),
+                Duration::from_secs(30),
             ),
             db,
             concurrency: 1,

@@ -46,6 +46,10 @@ pub fn zero_counters(queues: &[FairQueue]) {
         }
     }
     counter!(names::PROVISIONING_FAILURES).absolute(0);
+    if queues.iter().any(|q| q.name().as_str() == "connect") {
+        counter!(names::CONNECT_NO_CAPACITY).absolute(0);
+        counter!(names::CONNECT_MOVES).absolute(0);
+    }
 }
 
 /// Refreshes the gauges of `queues` for as long as the process runs.

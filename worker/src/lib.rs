@@ -9,10 +9,12 @@
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`
 //! - [`health`]: what readiness means
 //! - [`gauges`]: queue-wide gauges refreshed on a timer
+//! - [`connect_sweep`]: user-connect failover and its gauges, on a timer
 //! - [`shutdown`]: stop requests (signals) and the drain with its grace period
 
 pub mod app;
 pub mod config;
+pub mod connect_sweep;
 pub mod consumers;
 pub mod gauges;
 pub mod handlers;

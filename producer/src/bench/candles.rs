@@ -12,17 +12,18 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use flotilla::candles::feed::{self, Closed};
 use flotilla::candles::{Candle, Resolution, Symbol};
-use flotilla::ids::{Namespace, QueueName};
+use flotilla::ids::Namespace;
 use flotilla::kinds::JobKind;
 use flotilla::kinds::candles::Candles;
-use flotilla::queue::{FairQueue, QueueSettings};
+use flotilla::queue::FairQueue;
 use serde::Serialize;
 use sqlx::PgPool;
 
 use super::fleet::{WorkerProcess, WorkerSpec};
+use super::scratch::Scratch;
 
 /// Sizes and settings of the run.
 pub struct CandleBench {
@@ -68,24 +69,8 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// A database of the run's own, migrated; its URL.
-async fn scratch_database(server: &str) -> anyhow::Result<(PgPool, PgPool, String, String)> {
-    let admin = flotilla::db::connect(server).await?;
-    let name = format!("bench_{}", ulid::Ulid::new().to_string().to_lowercase());
-    // The name is ours (a ULID), never input.
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin)
-        .await
-        .context("creating the benchmark's database (does DATABASE_URL's user have CREATEDB?)")?;
-    let base = server.rsplit_once('/').map_or(server, |(base, _)| base);
-    let url = format!("{base}/{name}");
-    let pool = flotilla::db::connect(&url).await?;
-    flotilla::db::migrate(&pool).await?;
-    Ok((admin, pool, url, name))
-}
-
 /// A tenant row; its id.
-async fn tenant(pool: &PgPool, slug: &str) -> anyhow::Result<String> {
+pub(super) async fn tenant(pool: &PgPool, slug: &str) -> anyhow::Result<String> {
     let id = ulid::Ulid::new().to_string().to_lowercase();
     sqlx::query(
         "INSERT INTO tenants (id, slug, name, tier, status) VALUES ($1, $2, $2, 'pro', 'active')",
@@ -185,25 +170,12 @@ const EXECUTED: &str = "SELECT count(*) FROM executions WHERE strategy_id = ANY(
 impl CandleBench {
     /// Runs both scenarios and cleans up.
     pub async fn run(&self) -> anyhow::Result<Report> {
-        let (admin, pool, url, name) = scratch_database(&self.database_url).await?;
-        let namespace = Namespace::parse(&format!(
-            "bench-candles-{}",
-            ulid::Ulid::new().to_string().to_lowercase()
-        ))?;
-        let (_, conn) = flotilla::redis_conn::connect(&self.redis_url).await?;
-        let queue = FairQueue::new(
-            conn.clone(),
-            &namespace,
-            QueueName::parse(Candles::QUEUE)?,
-            QueueSettings::default(),
-        );
-        let result = self.scenarios(&pool, &url, &namespace, &queue).await;
-        pool.close().await;
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&admin)
+        let scratch = Scratch::open(&self.database_url, &self.redis_url, "candles").await?;
+        let queue = scratch.queue(Candles::QUEUE)?;
+        let result = self
+            .scenarios(&scratch.pool, &scratch.url, &scratch.namespace, &queue)
             .await;
-        let mut conn = conn;
-        super::unlink_matching(&mut conn, &format!("{{{namespace}:*"), |_| true).await?;
+        scratch.close().await?;
         result
     }
 

@@ -4,9 +4,11 @@
 
 mod apalis_baseline;
 mod candles;
+mod connect;
 pub mod fleet;
 mod provisioning;
 mod queue;
+mod scratch;
 pub mod stats;
 
 use std::path::PathBuf;
@@ -26,6 +28,9 @@ pub enum Scenario {
     /// Candle execution: fan-out to 10,000 subscribers, 1,000 strategies on
     /// one candle (needs PostgreSQL: DATABASE_URL).
     Candles,
+    /// User connect: 10,000 users over 20 simulated session hosts;
+    /// connects per second and the host balance (needs DATABASE_URL).
+    Connect,
 }
 
 /// Arguments of `flotilla-producer bench`.
@@ -55,7 +60,7 @@ pub struct BenchArgs {
     /// Leave out the apalis-redis baseline.
     #[arg(long)]
     pub skip_apalis: bool,
-    /// Worker processes (provisioning).
+    /// Worker processes (provisioning, connect).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
 }
@@ -155,6 +160,23 @@ pub async fn run(redis_url: &str, database_url: &str, args: BenchArgs) -> anyhow
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 candles::print_table(&report);
+            }
+        }
+        Scenario::Connect => {
+            let bench = connect::ConnectBench {
+                redis_url: redis_url.to_owned(),
+                database_url: database_url.to_owned(),
+                worker_bin: fleet::worker_binary(args.worker_bin.as_deref())?,
+                concurrency: args.concurrency,
+                workers: args.workers.max(1),
+                users: scaled(10_000),
+                hosts: 20,
+            };
+            let report = bench.run().await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                connect::print_table(&report);
             }
         }
     }

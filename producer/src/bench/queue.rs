@@ -385,6 +385,11 @@ impl QueueBench {
                     }
                 })
                 .await?;
+            // A small run can finish before the first poll samples memory;
+            // the worker after the run still holds what the run grew to.
+            if let Some(mb) = worker.rss_mb() {
+                load_mb = Some(load_mb.map_or(mb, |m: f64| m.max(mb)));
+            }
             worker.stop().await?;
             let elapsed = finished.duration_since(started);
             eprintln!("bench queue: flotilla ran {total} jobs of {tenant_count} tenant(s) in {elapsed:.2?}");

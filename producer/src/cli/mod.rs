@@ -2,6 +2,7 @@
 //! document for scripts; progress goes to stderr and only to a terminal.
 
 pub mod candles;
+pub mod connect;
 pub mod dlq;
 pub mod enqueue;
 pub mod job;

@@ -170,7 +170,7 @@ fn settings(s: &SettingsArgs) -> Map<String, Value> {
 }
 
 /// Sends the request and prints the answer, or fails with its detail.
-async fn send(
+pub(super) async fn send(
     api: &InProcess,
     method: Method,
     path: &str,

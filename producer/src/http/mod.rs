@@ -13,6 +13,7 @@
 pub mod auth;
 mod body;
 mod candles;
+mod connect;
 mod jobs;
 mod ops;
 mod problem;
@@ -46,6 +47,9 @@ Routes:
                           optional Idempotency-Key header; 202 {\"id\", \"queue\", \"tenant\", \"state\", \"duplicate\"}
   GET  /v1/jobs/{id}      the job's status, or 404
   GET  /v1/queues         depth of every queue by state
+  POST /v1/hosts          a session host registers {\"id\", \"endpoint\", \"capacity\", \"region\"} (admin key)
+  GET  /v1/hosts          hosts with their load; POST /v1/hosts/{id}/heartbeat, /v1/hosts/{id}/drain
+  POST /v1/users/{id}/connect, /v1/users/{id}/disconnect; GET /v1/users/{id}/connection
   GET  /healthz /readyz /metrics
 Errors are application/problem+json (RFC 9457).")]
 pub struct ServeArgs {
@@ -94,6 +98,8 @@ pub struct AppState {
     metrics: PrometheusHandle,
     /// The candle feed's horizon.
     pub(crate) candles: crate::candles::CandleArgs,
+    /// Session hosts' heartbeat timeout (which hosts are live).
+    pub(crate) connect: flotilla::connect::ConnectArgs,
 }
 
 /// The versioned API: everything a client (and later, its API key) uses.
@@ -110,6 +116,7 @@ fn api(state: Arc<AppState>) -> Router<Arc<AppState>> {
                 .delete(tenants::delete),
         )
         .merge(candles::routes())
+        .merge(connect::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             auth::require_key,
@@ -137,6 +144,7 @@ pub async fn serve(
     queue: &QueueArgs,
     database: &DatabaseArgs,
     tenancy: &crate::TenantArgs,
+    connect: &flotilla::connect::ConnectArgs,
     args: ServeArgs,
 ) -> anyhow::Result<()> {
     let metrics = flotilla::telemetry::install_metrics()?;
@@ -178,6 +186,7 @@ pub async fn serve(
         admin_key: args.admin_key,
         metrics,
         candles: args.candles,
+        connect: connect.clone(),
     });
     let listener = TcpListener::bind((args.bind.as_str(), args.port))
         .await
@@ -213,6 +222,7 @@ impl InProcess {
         database: &DatabaseArgs,
         tenancy: &crate::TenantArgs,
         candles: crate::candles::CandleArgs,
+        connect: &flotilla::connect::ConnectArgs,
     ) -> anyhow::Result<Self> {
         let queues = Queues::open(redis, queue).await?;
         let db = flotilla::db::connect(&database.database_url).await?;
@@ -237,6 +247,7 @@ impl InProcess {
             admin_key: admin_key.clone(),
             metrics,
             candles,
+            connect: connect.clone(),
         });
         Ok(Self {
             router: router(state),

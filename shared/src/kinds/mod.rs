@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod candles;
+pub mod connect;
 pub mod provisioning;
 
 use serde::Serialize;
@@ -52,7 +53,7 @@ pub enum PayloadError {
     UnknownQueue(String),
     /// The queue is fed by routes of its own, not by a generic enqueue.
     #[error(
-        "queue {0:?} cannot be enqueued on directly: it is fed by its own routes (provisioning: /v1/tenants and `flotilla-producer tenants`)"
+        "queue {0:?} cannot be enqueued on directly: it is fed by its own routes (provisioning: /v1/tenants; candles: /v1/candles and the clock; connect: /v1/users/{{id}}/connect and /disconnect)"
     )]
     OwnRoutes(String),
     /// The payload is not what the queue's job kind takes.
@@ -110,6 +111,7 @@ pub fn catalogue() -> Vec<QueueSpec> {
         spec::<bench::Bench>(),
         spec::<provisioning::Provisioning>(),
         spec::<candles::Candles>(),
+        spec::<connect::Connect>(),
     ]
 }
 

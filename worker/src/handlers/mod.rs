@@ -6,4 +6,5 @@
 
 pub mod bench;
 pub mod candles;
+pub mod connect;
 pub mod provisioning;

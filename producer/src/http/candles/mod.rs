@@ -63,7 +63,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 
 /// The tenant a request acts for: a tenant key's own (naming another is as
 /// absent as a missing one: 404); the admin key must name one.
-fn tenant_for(caller: &Caller, named: Option<&str>) -> Result<String, Problem> {
+pub(super) fn tenant_for(caller: &Caller, named: Option<&str>) -> Result<String, Problem> {
     match (caller.tenant(), named) {
         (Some(own), None) => Ok(own.to_string()),
         (Some(own), Some(named)) if named == own.as_str() => Ok(named.to_owned()),
@@ -130,7 +130,7 @@ fn db_problem(e: impl Into<DbError>) -> Problem {
 
 /// A JSON body of type `T`: 415 when not JSON, 400 when malformed, 422 with
 /// serde's words (the field and what it expected) when the shape is wrong.
-fn read_json<T: DeserializeOwned>(
+pub(super) fn read_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     example: &str,
@@ -161,7 +161,9 @@ fn read_json<T: DeserializeOwned>(
 }
 
 /// Query parameters, or a 422 naming the bad one.
-fn read_query<T>(query: Result<axum::extract::Query<T>, QueryRejection>) -> Result<T, Problem> {
+pub(super) fn read_query<T>(
+    query: Result<axum::extract::Query<T>, QueryRejection>,
+) -> Result<T, Problem> {
     query.map(|q| q.0).map_err(|e| {
         Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -208,6 +210,6 @@ async fn one(
 /// `?tenant=` for routes that take nothing else.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TenantQuery {
-    tenant: Option<String>,
+pub(super) struct TenantQuery {
+    pub(super) tenant: Option<String>,
 }
