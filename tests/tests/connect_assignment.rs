@@ -195,3 +195,51 @@ async fn calls_to_hosts_are_signed_with_the_shared_secret() {
     assert_eq!(fleet.sim(0).bad_signatures(), 1);
     assert_eq!(fleet.held(), 0);
 }
+
+#[tokio::test]
+async fn a_user_on_a_draining_host_stays_there_until_another_host_has_room() {
+    let pool = fresh_database().await;
+    let queue = connect_queue(&fresh_namespace()).await;
+    let (acme, _) = tenant_with_key(&pool, "acme", "pro", "active").await;
+    let first = Fleet::start(&pool, 1, 1).await;
+    users::connect(&pool, &queue, &acme, &user(0))
+        .await
+        .unwrap();
+    let connector = connector(&pool);
+    connector.connect(&acme, &user(0), None).await.unwrap();
+    let host0: flotilla::ids::HostId = "host-0".parse().unwrap();
+    flotilla::connect::hosts::drain(&pool, &host0, HEARTBEAT_TIMEOUT)
+        .await
+        .unwrap();
+
+    let err = connector
+        .connect(&acme, &user(0), Some(&host0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RunError::NoCapacity), "{err}");
+    let shown = users::find(&pool, &acme, &user(0)).await.unwrap().unwrap();
+    assert_eq!(
+        (shown.state.as_str(), shown.host.as_deref()),
+        ("connected", Some("host-0")),
+        "still held by the draining host"
+    );
+    assert!(first.sim(0).holds(acme.as_str(), "u-0"));
+
+    let second = Fleet::start_named(&pool, "new", 1, 1).await;
+    let moved = connector
+        .connect(&acme, &user(0), Some(&host0))
+        .await
+        .unwrap();
+    assert_eq!(
+        moved,
+        Done::Connected {
+            host: "new-0".parse().unwrap(),
+            left: Some(host0)
+        }
+    );
+    assert!(second.sim(0).holds(acme.as_str(), "u-0"));
+    assert!(
+        !first.sim(0).holds(acme.as_str(), "u-0"),
+        "the draining host let go after the new one took the user"
+    );
+}

@@ -163,7 +163,9 @@ impl Connector {
             });
         }
         let left = current.host().filter(|_| !usable);
-        let left_draining = left.is_some() && current.host_status == Some(HostStatus::Draining);
+        let left_draining = left.is_some()
+            && current.host_status == Some(HostStatus::Draining)
+            && current.heartbeating == Some(true);
         let left_endpoint = current.endpoint();
         let placed = if usable {
             Placed {
@@ -177,13 +179,18 @@ impl Connector {
             match place(&mut tx, tenant, user, avoid, self.heartbeat_timeout).await? {
                 Some(placed) => placed,
                 None => {
+                    // A user still held by a draining host stays connected
+                    // there until a place frees up elsewhere.
+                    let held = current.state == ConnectionState::Connected && left_draining;
                     sqlx::query(
-                        "UPDATE user_connections SET state = 'assigning', reason = $3, updated_at = now() \
+                        "UPDATE user_connections SET reason = $3, updated_at = now(), \
+                             state = CASE WHEN $4 THEN state ELSE 'assigning'::connection_state END \
                          WHERE tenant_id = $1 AND user_id = $2",
                     )
                     .bind(tenant.as_str())
                     .bind(user.as_str())
                     .bind(RunError::NoCapacity.to_string())
+                    .bind(held)
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
