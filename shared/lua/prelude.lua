@@ -41,6 +41,13 @@ local READY = P .. 'ready'
 local BLOCKED = P .. 'blocked'
 local PENDING = P .. 'pending'
 local LEASES = P .. 'leases'
+-- A member of `leases` that is not a job, at +inf so it is never due. Its
+-- name, over the 64 bytes of zset-max-listpack-value, makes Redis create
+-- `leases` as a skiplist and, since it keeps the set from ever emptying,
+-- keep it one: a listpack of ~100 leases (the usual size) costs about twice
+-- as much per claim and settle, and would flip encodings as the set grows
+-- and empties. Readers skip it (`QueueKeys::LEASES_PIN`).
+local LEASES_PIN = '~pin: not a job; keeps this sorted set a skiplist, which is faster at this size~'
 local SCHEDULED = P .. 'scheduled'
 local DEAD = P .. 'dead'
 local WAKE = P .. 'wake'
@@ -69,8 +76,11 @@ local function lease_worker(lease)
 end
 local PAYLOADS = P .. 'payloads'
 local HISTORY = P .. 'history'
--- Finished (done) jobs by the time their fields may be deleted.
-local FINISHED = P .. 'finished'
+-- Done jobs by the time their fields may be deleted: a list with one entry
+-- per settle, "<expires ms> <id> <id> ...", oldest first. One RPUSH per
+-- settle costs Redis far less than a sorted-set insert per job, and settles
+-- come in time order, so the head is always the next to expire.
+local DONE_BATCHES = P .. 'done_batches'
 
 -- The error history kept on a job; older entries are dropped so a job that
 -- fails forever still has a bounded history.
@@ -237,14 +247,25 @@ local function trim_dead(limit)
   return #old
 end
 
--- Deletes done jobs whose retention is over, at most `limit` per call.
+-- Deletes done jobs whose retention is over, a settle's batch at a time,
+-- until about `limit` are deleted (a batch is never split).
 local function trim_finished(limit)
-  local ids = redis.call('ZRANGEBYSCORE', FINISHED, '-inf', NOW_S, 'LIMIT', 0, limit)
-  if #ids > 0 then
-    redis.call('ZREM', FINISHED, unpack(ids))
-    forget(ids)
+  local removed = 0
+  while removed < limit do
+    local head = redis.call('LINDEX', DONE_BATCHES, 0)
+    if not head then break end
+    local sp = string.find(head, ' ', 1, true)
+    local expires = sp and tonumber(string.sub(head, 1, sp - 1))
+    if expires and expires > NOW then break end
+    redis.call('LPOP', DONE_BATCHES)
+    if sp then
+      local ids = {}
+      for id in string.gmatch(string.sub(head, sp + 1), '%S+') do ids[#ids + 1] = id end
+      forget(ids)
+      removed = removed + #ids
+    end
   end
-  return #ids
+  return removed
 end
 
 local function bury(id, err)
@@ -301,7 +322,7 @@ local function next_due()
   local s = redis.call('ZRANGE', SCHEDULED, 0, 0, 'WITHSCORES')
   if s[2] then due = tonumber(s[2]) end
   local l = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
-  if l[2] and (due < 0 or tonumber(l[2]) < due) then due = tonumber(l[2]) end
+  if l[2] and l[1] ~= LEASES_PIN and (due < 0 or tonumber(l[2]) < due) then due = tonumber(l[2]) end
   return due
 end
 

@@ -21,38 +21,55 @@ local out = {}
 local woke = false
 local n = (#ARGV - H) / 5
 local ids = {}
-for i = 0, n - 1 do ids[#ids + 1] = ARGV[H + i * 5 + 1] end
-local recs = get_jobs(ids, { 'lease', 'state', 'tenant' })
+for i = 1, n do ids[i] = ARGV[H + (i - 1) * 5 + 1] end
+-- The batch's records, one call per field, read as plain arrays: building a
+-- table per job costs more than the calls themselves.
+local leases, states, tenants = {}, {}, {}
+if n > 0 then
+  leases = redis.call('HMGET', field_key('lease'), unpack(ids))
+  states = redis.call('HMGET', field_key('state'), unpack(ids))
+  tenants = redis.call('HMGET', field_key('tenant'), unpack(ids))
+end
 local seen = {}          -- an id settled twice in one batch: the second is stale
-local settled = {}       -- ids whose lease ends here
-local finished = {}      -- score, id pairs for the finished set
+local settled, ns = {}, 0          -- ids whose lease ends here
+-- Done jobs, the common case, are written straight into the arguments of
+-- one HSET per field (the `set` buffer is for the rarer outcomes).
+local done_state, done_at, done_ids, nd = {}, {}, {}, 0
 local freed = {}         -- tenant -> slots freed
 local freed_order = {}
 local requeued = {}      -- tenants that got a job back
 local completed, retried = 0, 0
 local expires = int(NOW + DONE_TTL_MS)
-for i = 0, n - 1 do
-  local b = H + i * 5
-  local id, token, outcome = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-  local rec = recs[i + 1]
-  if seen[id] or not lease_holds(rec, token) then
-    out[#out + 1] = 'stale'
+for i = 1, n do
+  local b = H + (i - 1) * 5
+  local id, token, outcome = ids[i], ARGV[b + 2], ARGV[b + 3]
+  local lease = leases[i]
+  -- The lease holds: the job runs under this token ("<token>:<started>:<worker>";
+  -- 58 is ':').
+  local tl = #token
+  if seen[id] or states[i] ~= 'running' or not lease
+      or string.byte(lease, tl + 1) ~= 58 or string.sub(lease, 1, tl) ~= token then
+    out[i] = 'stale'
   else
     seen[id] = true
-    local t = rec.tenant
-    settled[#settled + 1] = id
-    if not freed[t] then
-      freed[t] = 0
+    local t = tenants[i]
+    ns = ns + 1
+    settled[ns] = id
+    local f = freed[t]
+    if f then
+      freed[t] = f + 1
+    else
+      freed[t] = 1
       freed_order[#freed_order + 1] = t
     end
-    freed[t] = freed[t] + 1
     if outcome == 'done' then
-      set(id, 'state', 'done')
-      set(id, 'finished_at', NOW_S)
-      finished[#finished + 1] = expires
-      finished[#finished + 1] = id
+      nd = nd + 1
+      local k = nd * 2
+      done_state[k - 1], done_state[k] = id, 'done'
+      done_at[k - 1], done_at[k] = id, NOW_S
+      done_ids[nd] = id
       completed = completed + 1
-      out[#out + 1] = 'done'
+      out[i] = 'done'
     else
       local attempts = redis.call('HGET', field_key('attempts'), id)
       if outcome == 'retry' then
@@ -62,11 +79,11 @@ for i = 0, n - 1 do
         set(id, 'run_at', int(NOW + delay))
         redis.call('ZADD', SCHEDULED, int(NOW + delay), id)
         retried = retried + 1
-        out[#out + 1] = 'scheduled'
+        out[i] = 'scheduled'
       elseif outcome == 'dead' then
         append_history(id, attempts, ARGV[b + 5])
         bury(id, ARGV[b + 5])
-        out[#out + 1] = 'dead'
+        out[i] = 'dead'
       else
         set(id, 'attempts', int((tonumber(attempts) or 1) - 1))
         -- Back at the head of its tenant's queue; release_slots() below makes
@@ -77,17 +94,21 @@ for i = 0, n - 1 do
         set(id, 'ready_at', NOW_S)
         requeued[t] = true
         woke = true
-        out[#out + 1] = 'released'
+        out[i] = 'released'
       end
     end
   end
 end
-if #settled > 0 then
+if nd > 0 then
+  redis.call('HSET', field_key('state'), unpack(done_state))
+  redis.call('HSET', field_key('finished_at'), unpack(done_at))
+end
+if ns > 0 then
   redis.call('ZREM', LEASES, unpack(settled))
   for _, t in ipairs(freed_order) do
     release_slots(t, freed[t], requeued[t] == true)
   end
-  if #finished > 0 then redis.call('ZADD', FINISHED, unpack(finished)) end
+  if nd > 0 then redis.call('RPUSH', DONE_BATCHES, expires .. ' ' .. table.concat(done_ids, ' ')) end
   if completed > 0 then redis.call('HINCRBY', META, 'completed', completed) end
   if retried > 0 then redis.call('HINCRBY', META, 'retried', retried) end
 end

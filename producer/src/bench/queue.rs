@@ -201,6 +201,31 @@ impl Scenario {
         Ok(n.unwrap_or(0))
     }
 
+    /// From the first claim to the last job recorded done, read from the
+    /// jobs' own records (lease start, finish time; Redis clock, ms): the
+    /// queue's throughput without the worker process's spawn and start-up,
+    /// which an in-process baseline does not pay.
+    async fn claim_to_settle(&self) -> anyhow::Result<Duration> {
+        let mut conn = self.conn.clone();
+        let keys = self.queue.keys();
+        let leases: Vec<String> = redis::cmd("HVALS")
+            .arg(keys.job_field("lease"))
+            .query_async(&mut conn)
+            .await?;
+        let finished: Vec<u64> = redis::cmd("HVALS")
+            .arg(keys.job_field("finished_at"))
+            .query_async(&mut conn)
+            .await?;
+        // A lease is `<token>:<started_at>:<worker>`.
+        let first = leases
+            .iter()
+            .filter_map(|l| l.split(':').nth(1)?.parse::<u64>().ok())
+            .min()
+            .context("no job was claimed")?;
+        let last = finished.into_iter().max().context("no job finished")?;
+        Ok(Duration::from_millis(last.saturating_sub(first).max(1)))
+    }
+
     /// Waits until `target` jobs are done, or fails after `limit`.
     async fn wait_completed(
         &self,
@@ -392,7 +417,8 @@ impl QueueBench {
             }
             worker.stop().await?;
             let elapsed = finished.duration_since(started);
-            eprintln!("bench queue: flotilla ran {total} jobs of {tenant_count} tenant(s) in {elapsed:.2?}");
+            let inner = s.claim_to_settle().await?;
+            eprintln!("bench queue: flotilla ran {total} jobs of {tenant_count} tenant(s) in {elapsed:.2?} (first claim to last settle {inner:.2?})");
             let rate = total as f64 / elapsed.as_secs_f64();
             anyhow::Ok((rate, Rss { idle_mb, load_mb }))
         }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::keys::JOB_FIELDS;
+use super::keys::{JOB_FIELDS, QueueKeys};
 use super::{FairQueue, QueueError, redis_err};
 use crate::ids::{JobId, TenantId};
 use crate::job::JobStatus;
@@ -99,10 +99,11 @@ impl FairQueue {
         let k = &self.keys;
         let mut conn = self.connection();
         #[allow(clippy::type_complexity)]
-        let (pending, scheduled, running, dead, oldest, ready, blocked, meta): (
+        let (pending, scheduled, leases, pin, dead, oldest, ready, blocked, meta): (
             u64,
             u64,
             u64,
+            Option<f64>,
             u64,
             Vec<(String, f64)>,
             u64,
@@ -112,6 +113,7 @@ impl FairQueue {
             .zcard(k.pending())
             .zcard(k.scheduled())
             .zcard(k.leases())
+            .zscore(k.leases(), QueueKeys::LEASES_PIN)
             .zcard(k.dead())
             .zrange_withscores(k.pending(), 0, 0)
             .zcard(k.ready())
@@ -120,6 +122,7 @@ impl FairQueue {
             .query_async(&mut conn)
             .await
             .map_err(redis_err("depth"))?;
+        let running = leases - u64::from(pin.is_some());
         let now = self.now_ms().await?;
         let counter = |name: &str| meta.get(name).and_then(|v| v.parse().ok()).unwrap_or(0);
         Ok(QueueDepth {

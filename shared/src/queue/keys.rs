@@ -30,6 +30,11 @@ pub struct QueueKeys {
 }
 
 impl QueueKeys {
+    /// The member of `leases` that is not a job (see `shared/lua/prelude.lua`:
+    /// it keeps the set skiplist-encoded); readers of `leases` skip it.
+    pub const LEASES_PIN: &'static str =
+        "~pin: not a job; keeps this sorted set a skiplist, which is faster at this size~";
+
     /// The keys of `queue` under `namespace`.
     pub fn new(namespace: &Namespace, queue: &QueueName) -> Self {
         Self {
@@ -64,9 +69,10 @@ impl QueueKeys {
     pub fn history(&self) -> String {
         self.key("history")
     }
-    /// Sorted set: done job id → when its record may be deleted (ms).
-    pub fn finished(&self) -> String {
-        self.key("finished")
+    /// List: one entry per settle, `<expires ms> <id> <id> ...`: done jobs
+    /// by when their records may be deleted, oldest first.
+    pub fn done_batches(&self) -> String {
+        self.key("done_batches")
     }
     /// List: a tenant's pending job ids, FIFO.
     pub fn tenant_queue(&self, tenant: &TenantId) -> String {
@@ -88,7 +94,8 @@ impl QueueKeys {
     pub fn pending(&self) -> String {
         self.key("pending")
     }
-    /// Sorted set: running job ids by lease deadline.
+    /// Sorted set: running job ids by lease deadline, plus
+    /// [`QueueKeys::LEASES_PIN`] at +inf.
     pub fn leases(&self) -> String {
         self.key("leases")
     }
@@ -135,5 +142,14 @@ mod tests {
         ] {
             assert!(key.starts_with("{flotilla:bench}:"), "{key}");
         }
+    }
+
+    #[test]
+    fn the_leases_pin_is_the_scripts_and_long_enough_to_force_a_skiplist() {
+        let prelude = include_str!("../../lua/prelude.lua");
+        assert!(prelude.contains(&format!("local LEASES_PIN = '{}'", QueueKeys::LEASES_PIN)));
+        // Redis keeps a sorted set with a member over 64 bytes (the default
+        // zset-max-listpack-value) as a skiplist.
+        assert!(QueueKeys::LEASES_PIN.len() > 64);
     }
 }
