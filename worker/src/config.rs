@@ -209,6 +209,17 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_connect_setting_names_its_variable() {
+        let err = parse(&["--heartbeat-timeout", "soon"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("FLOTILLA_HOST_HEARTBEAT_TIMEOUT") && err.contains("30s"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn queues_are_trimmed_and_deduplicated() {
         let c = parse(&["--queues", "bench, bench"]).unwrap();
         assert_eq!(c.queues().len(), 1);

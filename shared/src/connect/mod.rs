@@ -37,23 +37,28 @@ use crate::config::parse_duration;
 pub struct ConnectArgs {
     /// A session host is live while its last heartbeat is younger than this;
     /// then its users are moved to other hosts.
-    #[arg(long, env = "FLOTILLA_HOST_HEARTBEAT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "FLOTILLA_HOST_HEARTBEAT_TIMEOUT", value_name = "FLOTILLA_HOST_HEARTBEAT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub heartbeat_timeout: Duration,
     /// How long a call to a session host may take; a slower one is retried.
-    #[arg(long, env = "FLOTILLA_HOST_CALL_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "FLOTILLA_HOST_CALL_TIMEOUT", value_name = "FLOTILLA_HOST_CALL_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub host_call_timeout: Duration,
     /// The shared secret calls to session hosts are signed with
     /// (HMAC-SHA256 in `X-Flotilla-Signature`); hosts verify it. Unset:
     /// calls go unsigned and the worker warns.
-    #[arg(long, env = "FLOTILLA_HOST_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "FLOTILLA_HOST_SECRET",
+        value_name = "FLOTILLA_HOST_SECRET",
+        hide_env_values = true
+    )]
     pub host_secret: Option<String>,
     /// How often workers on the connect queue look for expired and
     /// draining hosts and for users whose job was lost.
-    #[arg(long, env = "FLOTILLA_CONNECT_SWEEP_EVERY", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "FLOTILLA_CONNECT_SWEEP_EVERY", value_name = "FLOTILLA_CONNECT_SWEEP_EVERY", default_value = "5s", value_parser = parse_duration)]
     pub sweep_every: Duration,
     /// A user assigning or disconnecting without progress for this long has
     /// lost its job (Redis lost it, or it was purged) and gets a new one.
-    #[arg(long, env = "FLOTILLA_CONNECT_STUCK_AFTER", default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, env = "FLOTILLA_CONNECT_STUCK_AFTER", value_name = "FLOTILLA_CONNECT_STUCK_AFTER", default_value = "2m", value_parser = parse_duration)]
     pub stuck_after: Duration,
 }
 
