@@ -159,6 +159,31 @@ async fn finished_job_is_deleted_after_the_finished_ttl() {
     assert_eq!(q.job(id).await.unwrap(), None);
 }
 
+#[tokio::test]
+async fn a_done_job_recorded_by_an_older_version_is_still_deleted_after_its_ttl() {
+    // Before `done_batches`, done jobs were indexed in a `finished` sorted
+    // set by expiry; upkeep keeps deleting those after an upgrade.
+    let (q, clock) = manual_queue(QueueSettings::default()).await;
+    let id = q.enqueue(job("acme", 1)).await.unwrap().id();
+    let mut conn = q.connection();
+    let expires = q.now_ms().await.unwrap() + 60_000;
+    let _: () = redis::pipe()
+        .hset(q.keys().job_field("state"), id.to_string(), "done")
+        .zadd(
+            format!("{}finished", q.keys().prefix()),
+            id.to_string(),
+            expires,
+        )
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    q.upkeep().await.unwrap();
+    assert!(q.job(id).await.unwrap().is_some(), "kept within the TTL");
+    clock.advance(Duration::from_secs(61));
+    q.upkeep().await.unwrap();
+    assert_eq!(q.job(id).await.unwrap(), None);
+}
+
 // --------------------------------------------------------------- idempotency
 
 #[tokio::test]
