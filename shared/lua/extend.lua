@@ -16,7 +16,7 @@ local deadline = int(NOW + LEASE_MS)
 local leases = {}
 for i, id in ipairs(ids) do
   local rec = recs[i]
-  if lease_holds(rec, tokens[i]) then
+  if lease_holds(rec.state, rec.lease, tokens[i]) then
     leases[#leases + 1] = deadline
     leases[#leases + 1] = id
     out[i] = 1

@@ -64,9 +64,12 @@ local function field_key(f) return P .. 'job:' .. f end
 -- A job's latest lease is one field, "<token>:<started_at>:<worker>", written
 -- once per claim: the fencing token, when the attempt started and who runs it.
 -- It stays after the attempt ends; only a job in state "running" holds it.
-local function lease_holds(rec, token)
-  return rec.state == 'running' and rec.lease ~= nil
-    and string.sub(rec.lease, 1, #token + 1) == token .. ':'
+-- Whether a job in `state` with lease `lease` runs under `token`: the lease
+-- starts with the token and ':' (58), compared without building strings.
+local function lease_holds(state, lease, token)
+  local tl = #token
+  return state == 'running' and lease and string.byte(lease, tl + 1) == 58
+    and string.sub(lease, 1, tl) == token
 end
 
 local function lease_worker(lease)

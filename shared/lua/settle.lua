@@ -43,12 +43,7 @@ local expires = int(NOW + DONE_TTL_MS)
 for i = 1, n do
   local b = H + (i - 1) * 5
   local id, token, outcome = ids[i], ARGV[b + 2], ARGV[b + 3]
-  local lease = leases[i]
-  -- The lease holds: the job runs under this token ("<token>:<started>:<worker>";
-  -- 58 is ':').
-  local tl = #token
-  if seen[id] or states[i] ~= 'running' or not lease
-      or string.byte(lease, tl + 1) ~= 58 or string.sub(lease, 1, tl) ~= token then
+  if seen[id] or not lease_holds(states[i], leases[i], token) then
     out[i] = 'stale'
   else
     seen[id] = true

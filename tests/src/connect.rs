@@ -164,6 +164,21 @@ pub async fn count(pool: &PgPool, sql: &str) -> i64 {
         .expect("a count")
 }
 
+/// Waits up to `limit` until exactly `n` users are connected; panics with
+/// `log()` (the worker's log) otherwise.
+pub async fn wait_connected(pool: &PgPool, n: i64, limit: Duration, log: impl Fn() -> String) {
+    crate::processes::wait_for(limit, &format!("{n} users connected"), log, || async {
+        (count(
+            pool,
+            "SELECT count(*) FROM user_connections WHERE state = 'connected'",
+        )
+        .await
+            == n)
+            .then_some(())
+    })
+    .await;
+}
+
 /// Users connected, by host id.
 pub async fn connected_by_host(pool: &PgPool) -> Vec<(String, i64)> {
     sqlx::query_as(

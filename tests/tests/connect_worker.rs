@@ -20,21 +20,7 @@ async fn a_host_that_dies_has_all_its_users_moved_within_a_heartbeat_timeout_and
     let mut fleet = Fleet::start(&pool, 3, 40).await;
     let worker = connect_worker(&ns, &url, "w1").spawn();
     request_connects(&pool, &queue, &acme, 30).await;
-    wait_for(
-        Duration::from_secs(30),
-        "30 users connected",
-        worker.log_fn(),
-        || async {
-            (count(
-                &pool,
-                "SELECT count(*) FROM user_connections WHERE state = 'connected'",
-            )
-            .await
-                == 30)
-                .then_some(())
-        },
-    )
-    .await;
+    wait_connected(&pool, 30, Duration::from_secs(30), worker.log_fn()).await;
     assert_eq!(
         connected_by_host(&pool).await,
         vec![
@@ -173,21 +159,7 @@ async fn a_draining_host_gets_no_new_users_and_its_users_move_off() {
     let fleet = Fleet::start(&pool, 2, 20).await;
     let worker = connect_worker(&ns, &url, "w1").spawn();
     request_connects(&pool, &queue, &acme, 10).await;
-    wait_for(
-        Duration::from_secs(30),
-        "10 users connected",
-        worker.log_fn(),
-        || async {
-            (count(
-                &pool,
-                "SELECT count(*) FROM user_connections WHERE state = 'connected'",
-            )
-            .await
-                == 10)
-                .then_some(())
-        },
-    )
-    .await;
+    wait_connected(&pool, 10, Duration::from_secs(30), worker.log_fn()).await;
 
     let host0 = "host-0".parse().unwrap();
     hosts::drain(&pool, &host0, HEARTBEAT_TIMEOUT)
@@ -271,21 +243,7 @@ async fn without_free_capacity_a_connect_waits_is_counted_and_lands_when_a_host_
 
     // Another host registers: the retry lands there.
     let _more = Fleet::start_named(&pool, "extra", 1, 5).await;
-    wait_for(
-        Duration::from_secs(60),
-        "both users connected",
-        worker.log_fn(),
-        || async {
-            (count(
-                &pool,
-                "SELECT count(*) FROM user_connections WHERE state = 'connected'",
-            )
-            .await
-                == 2)
-                .then_some(())
-        },
-    )
-    .await;
+    wait_connected(&pool, 2, Duration::from_secs(60), worker.log_fn()).await;
 }
 
 #[tokio::test]
@@ -306,20 +264,6 @@ async fn a_user_whose_job_was_lost_is_re_enqueued_by_the_sweep() {
     let worker = connect_worker(&ns, &url, "w1")
         .env("FLOTILLA_CONNECT_STUCK_AFTER", "1s")
         .spawn();
-    wait_for(
-        Duration::from_secs(30),
-        "the stuck user connected",
-        worker.log_fn(),
-        || async {
-            (count(
-                &pool,
-                "SELECT count(*) FROM user_connections WHERE state = 'connected'",
-            )
-            .await
-                == 1)
-                .then_some(())
-        },
-    )
-    .await;
+    wait_connected(&pool, 1, Duration::from_secs(30), worker.log_fn()).await;
     assert!(fleet.sim(0).holds(acme.as_str(), "u-0"));
 }

@@ -22,11 +22,12 @@ use flotilla::ids::{HostId, TenantId, UserId};
 use flotilla::kinds::JobKind as _;
 use flotilla::kinds::connect::Connect;
 use flotilla::queue::FairQueue;
+use flotilla::tenancy::TenantStatus;
 use serde_json::json;
 
 use super::AppState;
 use super::auth::Caller;
-use super::candles::{TenantQuery, read_json, read_query, tenant_for};
+use super::candles::{TenantQuery, db_problem, read_json, read_query, tenant_for};
 use super::problem::Problem;
 
 /// The routes, to merge into `/v1` (behind the API-key check).
@@ -42,14 +43,6 @@ pub fn routes() -> Router<Arc<AppState>> {
 
 const EXAMPLE: &str =
     r#"{"id": "host-1", "endpoint": "http://10.0.0.5:8080", "capacity": 500, "region": "eu-west"}"#;
-
-fn db_problem(e: sqlx::Error) -> Problem {
-    tracing::error!(error = %e, "database error");
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the database failed; retry later",
-    )
-}
 
 fn host_id(raw: &str) -> Result<HostId, Problem> {
     HostId::parse(raw)
@@ -161,18 +154,16 @@ async fn target(
     if write {
         caller.require_writable()?;
     }
-    let status: Option<String> =
-        sqlx::query_scalar("SELECT status::text FROM tenants WHERE id = $1")
-            .bind(tenant.as_str())
-            .fetch_optional(&state.db)
-            .await
-            .map_err(db_problem)?;
-    match status.as_deref() {
-        None | Some("deleted") => Err(Problem::new(
+    let status = flotilla::tenancy::store::get(&state.db, &tenant)
+        .await
+        .map_err(db_problem)?
+        .map(|t| t.status);
+    match status {
+        None | Some(TenantStatus::Deleted) => Err(Problem::new(
             StatusCode::NOT_FOUND,
             format!("no tenant {tenant}; list tenants with GET /v1/tenants"),
         )),
-        Some("active") => Ok((tenant, user)),
+        Some(TenantStatus::Active) => Ok((tenant, user)),
         Some(other) if write => Err(Problem::new(
             StatusCode::FORBIDDEN,
             format!("tenant {tenant} is {other}: its users cannot connect until it is active"),

@@ -3,7 +3,7 @@
 //! fleet's signature, and counts what it holds. The benchmark's peer and
 //! the tests'; it can be told to answer with errors first, or to die.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,7 +20,7 @@ use super::{Endpoint, signature};
 #[derive(Debug, Default)]
 struct Book {
     /// Users held now, by `tenant/user`.
-    held: HashMap<String, u32>,
+    held: HashSet<String>,
     /// Connects accepted per user, ever.
     accepted: HashMap<String, u32>,
     /// Answers to give to the next calls before the normal 200.
@@ -91,7 +91,7 @@ async fn connect(
         Ok(key) => {
             let mut book = shared.book.lock().expect("the book is never poisoned");
             // Holding a user twice is still holding them once.
-            if book.held.insert(key.clone(), 1).is_none() {
+            if book.held.insert(key.clone()) {
                 *book.accepted.entry(key).or_default() += 1;
             }
             (StatusCode::OK, "connected".into())
@@ -108,9 +108,10 @@ async fn disconnect(
     match admit(&shared, &headers, &body) {
         Ok(key) => {
             let mut book = shared.book.lock().expect("the book is never poisoned");
-            match book.held.remove(&key) {
-                Some(_) => (StatusCode::OK, "disconnected".into()),
-                None => (StatusCode::NOT_FOUND, "not held here".into()),
+            if book.held.remove(&key) {
+                (StatusCode::OK, "disconnected".into())
+            } else {
+                (StatusCode::NOT_FOUND, "not held here".into())
             }
         }
         Err(answer) => answer,
@@ -168,7 +169,7 @@ impl SimHost {
 
     /// Whether it holds `user` of `tenant`.
     pub fn holds(&self, tenant: &str, user: &str) -> bool {
-        self.book().held.contains_key(&format!("{tenant}/{user}"))
+        self.book().held.contains(&format!("{tenant}/{user}"))
     }
 
     /// How many times it accepted `user` of `tenant` while not holding them.

@@ -103,7 +103,7 @@ pub async fn connect(
     .fetch_optional(pool)
     .await?;
     let job = match changed {
-        Some(at) => Some(enqueue(queue, tenant, user, ConnectAction::Connect, None, at).await?),
+        Some(at) => Some(enqueue(queue, tenant, user, ConnectAction::Connect, at).await?),
         None => None,
     };
     let connection = find(pool, tenant, user)
@@ -136,7 +136,7 @@ pub async fn disconnect(
     .await?;
     let job = match changed {
         Some((ConnectionState::Disconnecting, at)) => {
-            Some(enqueue(queue, tenant, user, ConnectAction::Disconnect, None, at).await?)
+            Some(enqueue(queue, tenant, user, ConnectAction::Disconnect, at).await?)
         }
         _ => None,
     };
@@ -145,23 +145,19 @@ pub async fn disconnect(
         .map(|connection| Requested { connection, job }))
 }
 
-/// Enqueues one job for `user`, keyed by the request (`at`, microseconds)
-/// so the API, the drain and any number of sweeping replicas enqueue a
-/// request's job once.
-pub async fn enqueue(
+/// Enqueues the job of `user`'s request made at `at` (see [`enqueue_many`]).
+async fn enqueue(
     queue: &FairQueue,
     tenant: &TenantId,
     user: &UserId,
     action: ConnectAction,
-    from: Option<&crate::ids::HostId>,
     at: i64,
 ) -> Result<JobId, QueueError> {
-    Ok(enqueue_many(
-        queue,
-        &[(tenant.clone(), user.clone(), action, from.cloned(), at)],
+    Ok(
+        enqueue_many(queue, &[(tenant.clone(), user.clone(), action, None, at)])
+            .await?
+            .remove(0),
     )
-    .await?
-    .remove(0))
 }
 
 /// One request to enqueue: tenant, user, action, the host left (moves), the key's instant.
@@ -173,7 +169,9 @@ pub type JobRequest = (
     i64,
 );
 
-/// Enqueues many jobs in batches, each keyed as in [`enqueue`].
+/// Enqueues many jobs in batches, each keyed by its request (`at`,
+/// microseconds; for moves, the host's epoch) so the API, the drain and any
+/// number of sweeping replicas enqueue a request's job once.
 pub async fn enqueue_many(
     queue: &FairQueue,
     requests: &[JobRequest],

@@ -88,7 +88,7 @@ async fn scoped(state: &AppState, tenant: &str) -> Result<Transaction<'static, P
 
 /// A database failure as a problem: constraint violations are the
 /// client's to fix (422, 409); anything else is ours, and retryable (503).
-fn db_problem(e: impl Into<DbError>) -> Problem {
+pub(super) fn db_problem(e: impl Into<DbError>) -> Problem {
     let e = e.into();
     if let DbError::Tenant(invalid) = &e {
         return Problem::new(StatusCode::UNPROCESSABLE_ENTITY, invalid.to_string());
