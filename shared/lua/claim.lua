@@ -188,7 +188,7 @@ if n > 0 then
       out[o + 5] = maxes[k] or '1'
       out[o + 6] = token
       out[o + 7] = enq
-      out[o + 8] = ready[k] or NOW_S
+      out[o + 8] = ready[k] or enq
       o = o + 8
     end
   end

@@ -81,13 +81,10 @@ if #tenant_kv > 0 then
   redis.call('HSET', PAYLOADS, unpack(payloads))
 end
 if #state_kv > 0 then
-  -- Claimable jobs became ready now; they are claimable once this script ends.
-  local ready_kv = {}
-  for j = 1, #state_kv, 2 do
-    ready_kv[j], ready_kv[j + 1] = state_kv[j], NOW_S
-  end
+  -- Claimable jobs became ready when they were enqueued: `ready_at` is left
+  -- unset, which means exactly that (see prelude.lua), and spares every
+  -- claim a lookup in a hash the size of the queue.
   redis.call('HSET', field_key('state'), unpack(state_kv))
-  redis.call('HSET', field_key('ready_at'), unpack(ready_kv))
 end
 flush_jobs()
 for _, t in ipairs(tenants) do

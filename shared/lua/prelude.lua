@@ -56,7 +56,9 @@ local WAKE = P .. 'wake'
 -- and error history. A batch of jobs is then read and written with one call
 -- per field, whatever its size, and no script decodes or encodes JSON on the
 -- hot path: a claim's cost is dominated by calls and Lua work per job, and
--- this layout keeps both to a minimum. All values are text.
+-- this layout keeps both to a minimum. All values are text. `ready_at` is
+-- set only when a job became claimable later than it was enqueued (delayed,
+-- retried, handed back); unset, it is `enqueued_at`.
 local FIELDS = { 'tenant', 'state', 'attempts', 'max_attempts', 'enqueued_at', 'ready_at', 'run_at',
   'lease', 'finished_at', 'last_error', 'idem', 'replays', 'replayed_at' }
 local function field_key(f) return P .. 'job:' .. f end

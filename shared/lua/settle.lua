@@ -7,11 +7,12 @@
 -- Like claim.lua, it reads and writes the batch's records with one call
 -- each; leases, tenant slots and counters are updated once per batch.
 --
--- ARGV[H+1 ..]  groups of 5 per job:
---   id, token,
---   outcome   "done" | "retry" | "dead" | "release"
---   delay_ms  for "retry": the backoff before the next attempt
---   error     for "retry" and "dead": what went wrong (kept in the history)
+-- ARGV[H+1 ..]  per job: id, token, outcome, then what that outcome needs:
+--   "done", "release"   nothing more
+--   "retry"             delay_ms (the backoff before the next attempt), error
+--   "dead"              error
+-- (Errors are kept in the job's history.) Done jobs, nearly all of them,
+-- cost three arguments, not five: each is parsed and converted for Lua.
 --
 -- "release" hands an unfinished job back (graceful shutdown): it goes to the
 -- head of its tenant's queue and the attempt does not count.
@@ -19,9 +20,22 @@
 -- Returns one status per job: "done", "scheduled", "dead", "released", "stale".
 local out = {}
 local woke = false
-local n = (#ARGV - H) / 5
-local ids = {}
-for i = 1, n do ids[i] = ARGV[H + (i - 1) * 5 + 1] end
+local ids, tokens, outcomes, extra = {}, {}, {}, {}
+local n, a = 0, H + 1
+while a <= #ARGV do
+  n = n + 1
+  local outcome = ARGV[a + 2]
+  ids[n], tokens[n], outcomes[n] = ARGV[a], ARGV[a + 1], outcome
+  if outcome == 'retry' then
+    extra[n] = a + 3
+    a = a + 5
+  elseif outcome == 'dead' then
+    extra[n] = a + 3
+    a = a + 4
+  else
+    a = a + 3
+  end
+end
 -- The batch's records, one call per field, read as plain arrays: building a
 -- table per job costs more than the calls themselves.
 local leases, states, tenants = {}, {}, {}
@@ -41,8 +55,7 @@ local requeued = {}      -- tenants that got a job back
 local completed, retried = 0, 0
 local expires = int(NOW + DONE_TTL_MS)
 for i = 1, n do
-  local b = H + (i - 1) * 5
-  local id, token, outcome = ids[i], ARGV[b + 2], ARGV[b + 3]
+  local id, token, outcome = ids[i], tokens[i], outcomes[i]
   if seen[id] or not lease_holds(states[i], leases[i], token) then
     out[i] = 'stale'
   else
@@ -68,7 +81,7 @@ for i = 1, n do
     else
       local attempts = redis.call('HGET', field_key('attempts'), id)
       if outcome == 'retry' then
-        local delay, err = tonumber(ARGV[b + 4]) or 0, ARGV[b + 5]
+        local delay, err = tonumber(ARGV[extra[i]]) or 0, ARGV[extra[i] + 1]
         append_history(id, attempts, err)
         set(id, 'state', 'retrying')
         set(id, 'run_at', int(NOW + delay))
@@ -76,8 +89,9 @@ for i = 1, n do
         retried = retried + 1
         out[i] = 'scheduled'
       elseif outcome == 'dead' then
-        append_history(id, attempts, ARGV[b + 5])
-        bury(id, ARGV[b + 5])
+        local err = ARGV[extra[i]]
+        append_history(id, attempts, err)
+        bury(id, err)
         out[i] = 'dead'
       else
         set(id, 'attempts', int((tonumber(attempts) or 1) - 1))

@@ -88,6 +88,8 @@ fn bench_queue_prints_every_figure_the_issue_names() {
     for path in [
         "/throughput/flotilla_jobs_per_s",
         "/throughput/apalis_redis_jobs_per_s",
+        "/throughput/redis_cost/flotilla_cpu_us_per_job",
+        "/throughput/redis_cost/apalis_redis_cpu_us_per_job",
         "/fairness/quiet_p99_ms_loaded",
         "/fairness/quiet_p99_ms_unloaded",
         "/pickup/p50_ms",
@@ -100,6 +102,20 @@ fn bench_queue_prints_every_figure_the_issue_names() {
                 .pointer(path)
                 .is_some_and(serde_json::Value::is_number),
             "{path} in {report}"
+        );
+    }
+    for rounds in [
+        "/throughput/flotilla_rounds_jobs_per_s",
+        "/throughput/apalis_redis_rounds_jobs_per_s",
+    ] {
+        let n = report
+            .pointer(rounds)
+            .and_then(|r| r.as_array())
+            .map(Vec::len);
+        assert_eq!(
+            n,
+            Some(5),
+            "five throughput rounds by default: {rounds} in {report}"
         );
     }
     let shares = report

@@ -61,6 +61,8 @@ pub struct ApalisResult {
     pub elapsed: Duration,
     /// `jobs / elapsed`.
     pub jobs_per_s: f64,
+    /// What Redis spent on the run.
+    pub server: super::server::Spent,
 }
 
 /// The no-op job payload.
@@ -200,6 +202,7 @@ impl ApalisBaseline {
                     .boxed(),
             };
 
+        let mark = super::server::settle(&conn).await?;
         let started = Instant::now();
         let run = tokio::time::timeout(RUN_TIMEOUT, worker).await;
         let executed = progress.executed.load(Ordering::Acquire);
@@ -219,16 +222,18 @@ impl ApalisBaseline {
             executed == jobs && duplicates == 0,
             "apalis worker executed {executed} handlers for {jobs} jobs ({duplicates} duplicate or unknown)"
         );
-        let acked = done_count(conn, &config).await?;
+        let acked = done_count(conn.clone(), &config).await?;
         ensure!(
             acked == jobs,
             "only {acked}/{jobs} jobs were acked as Done in Redis"
         );
 
+        let server = super::server::spent_since(&conn, mark).await?;
         let elapsed = finished_at.duration_since(started);
         Ok(ApalisResult {
             elapsed,
             jobs_per_s: jobs as f64 / elapsed.as_secs_f64(),
+            server,
         })
     }
 

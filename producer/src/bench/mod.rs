@@ -9,6 +9,7 @@ pub mod fleet;
 mod provisioning;
 mod queue;
 mod scratch;
+mod server;
 pub mod stats;
 
 use std::path::PathBuf;
@@ -60,6 +61,11 @@ pub struct BenchArgs {
     /// Leave out the apalis-redis baseline.
     #[arg(long)]
     pub skip_apalis: bool,
+    /// Throughput rounds (queue): each runs Flotilla then apalis-redis, and
+    /// the figures are the medians, so a burst of load from elsewhere on the
+    /// machine does not decide the ratio.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
     /// Worker processes (provisioning, connect).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
@@ -122,6 +128,7 @@ pub async fn run(redis_url: &str, database_url: &str, args: BenchArgs) -> anyhow
                 pickup_rate: args.pickup_rate,
                 pickup_duration: args.pickup_duration,
                 skip_apalis: args.skip_apalis,
+                rounds: args.rounds as usize,
             };
             let report = bench.run().await?;
             if args.json {

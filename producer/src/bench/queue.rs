@@ -20,9 +20,10 @@ use flotilla::queue::{FairQueue, QueueSettings};
 use redis::aio::ConnectionManager;
 use serde::Serialize;
 
-use super::apalis_baseline::ApalisBaseline;
+use super::apalis_baseline::{ApalisBaseline, ApalisResult};
 use super::fleet::{WorkerProcess, WorkerSpec};
-use super::stats::{Percentiles, ratio};
+use super::server::{self, Spent};
+use super::stats::{Percentiles, median, ratio};
 
 /// `WORKER_PREFETCH` for the no-op throughput runs: with concurrency 16 a
 /// claim takes up to 64 jobs, comparable to apalis-redis' `batch_size` 50.
@@ -54,6 +55,8 @@ pub struct QueueBench {
     pub pickup_duration: Duration,
     /// Skip the apalis-redis baseline.
     pub skip_apalis: bool,
+    /// Throughput rounds (medians are reported).
+    pub rounds: usize,
 }
 
 /// Everything `bench queue` measured; `--json` prints it as is.
@@ -76,6 +79,8 @@ pub struct Throughput {
     pub jobs: usize,
     /// Worker concurrency.
     pub concurrency: usize,
+    /// Throughput rounds; the rates below are the medians over them.
+    pub rounds: usize,
     /// Flotilla, one tenant (a single FIFO, like apalis-redis), from
     /// spawning the worker process to the last ack; `WORKER_PREFETCH` 48.
     pub flotilla_jobs_per_s: f64,
@@ -83,8 +88,71 @@ pub struct Throughput {
     pub flotilla_16_tenants_jobs_per_s: f64,
     /// apalis-redis 1.0 at batch_size 50, 10 ms poll, lock_tasks off.
     pub apalis_redis_jobs_per_s: Option<f64>,
-    /// Flotilla / apalis-redis.
+    /// Flotilla / apalis-redis (of the medians).
     pub ratio: Option<f64>,
+    /// Flotilla's rate in each round, in order.
+    pub flotilla_rounds_jobs_per_s: Vec<f64>,
+    /// apalis-redis' rate in each round, in order.
+    pub apalis_redis_rounds_jobs_per_s: Vec<f64>,
+    /// What the Redis server spent per job in the one-tenant runs.
+    pub redis_cost: RedisCost,
+}
+
+/// Redis' own cost per job (medians over the rounds): the server is what
+/// every queue on it shares, and its CPU time per job is steadier than
+/// wall-clock rates on a busy machine.
+#[derive(Debug, Serialize)]
+pub struct RedisCost {
+    /// Redis CPU time per Flotilla job (µs).
+    pub flotilla_cpu_us_per_job: f64,
+    /// Redis CPU time per apalis-redis job (µs).
+    pub apalis_redis_cpu_us_per_job: Option<f64>,
+    /// apalis-redis' CPU per job / Flotilla's: how many times more jobs the
+    /// same Redis serves with Flotilla.
+    pub cpu_ratio: Option<f64>,
+    /// Bytes appended to the append-only file per Flotilla job (`None`: no
+    /// append-only file, or Redis rewrote it mid-run).
+    pub flotilla_aof_bytes_per_job: Option<f64>,
+    /// The same for apalis-redis.
+    pub apalis_redis_aof_bytes_per_job: Option<f64>,
+}
+
+impl RedisCost {
+    fn of(jobs: usize, flotilla: &[Spent], apalis: &[Spent]) -> Self {
+        let jobs = jobs.max(1) as f64;
+        let cpu = |runs: &[Spent]| {
+            let per_job: Vec<f64> = runs
+                .iter()
+                .map(|s| s.cpu.as_secs_f64() * 1e6 / jobs)
+                .collect();
+            (!per_job.is_empty()).then(|| median(&per_job))
+        };
+        let aof = |runs: &[Spent]| {
+            let per_job: Vec<f64> = runs
+                .iter()
+                .filter_map(|s| Some(s.aof_bytes? as f64 / jobs))
+                .collect();
+            (!per_job.is_empty()).then(|| median(&per_job))
+        };
+        let flotilla_cpu = cpu(flotilla).unwrap_or(0.0);
+        let apalis_cpu = cpu(apalis);
+        Self {
+            flotilla_cpu_us_per_job: flotilla_cpu,
+            apalis_redis_cpu_us_per_job: apalis_cpu,
+            cpu_ratio: apalis_cpu.map(|a| ratio(a, flotilla_cpu)),
+            flotilla_aof_bytes_per_job: aof(flotilla),
+            apalis_redis_aof_bytes_per_job: aof(apalis),
+        }
+    }
+}
+
+/// One Flotilla throughput run.
+struct ThroughputRun {
+    /// Jobs per second, from spawning the worker to the last ack.
+    rate: f64,
+    rss: Rss,
+    /// What Redis spent on the run.
+    server: Spent,
 }
 
 /// Fairness figures.
@@ -295,38 +363,42 @@ impl QueueBench {
     pub async fn run(&self) -> anyhow::Result<QueueReport> {
         let (_, conn) = flotilla::redis_conn::connect(&self.redis_url).await?;
 
-        eprintln!(
-            "bench queue: flotilla throughput, {} no-op jobs, concurrency {}",
-            self.jobs, self.concurrency
-        );
-        let (flotilla_rate, rss) = self
-            .flotilla_throughput(&conn, 1)
-            .await
-            .context("flotilla throughput")?;
-        let (flotilla_rate_16, _) = self
+        // Flotilla and apalis-redis take turns, so a slow spell on the
+        // machine lands on both sides of the ratio rather than on one.
+        let mut flotilla_runs: Vec<ThroughputRun> = Vec::new();
+        let mut apalis_runs: Vec<ApalisResult> = Vec::new();
+        for round in 1..=self.rounds {
+            eprintln!(
+                "bench queue: throughput round {round}/{}, {} no-op jobs, concurrency {}",
+                self.rounds, self.jobs, self.concurrency
+            );
+            flotilla_runs.push(
+                self.flotilla_throughput(&conn, 1)
+                    .await
+                    .context("flotilla throughput")?,
+            );
+            if !self.skip_apalis {
+                apalis_runs.push(self.apalis_throughput().await?);
+            }
+        }
+        let sixteen = self
             .flotilla_throughput(&conn, 16)
             .await
             .context("flotilla throughput, 16 tenants")?;
-        let apalis_rate = if self.skip_apalis {
-            None
-        } else {
-            eprintln!("bench queue: apalis-redis throughput, same jobs and Redis");
-            let baseline = ApalisBaseline {
-                jobs: self.jobs,
-                concurrency: self.concurrency,
-                ..ApalisBaseline::default()
-            };
-            let queue = format!("flotilla-bench-apalis-{}", std::process::id());
-            let result = baseline
-                .run(&self.redis_url, &queue)
-                .await
-                .context("apalis-redis throughput")?;
-            eprintln!(
-                "bench queue: apalis-redis ran {} jobs in {:.2?}",
-                self.jobs, result.elapsed
-            );
-            Some(result.jobs_per_s)
-        };
+        let flotilla_rounds: Vec<f64> = flotilla_runs.iter().map(|r| r.rate).collect();
+        let apalis_rounds: Vec<f64> = apalis_runs.iter().map(|r| r.jobs_per_s).collect();
+        let flotilla_rate = median(&flotilla_rounds);
+        let apalis_rate = (!apalis_rounds.is_empty()).then(|| median(&apalis_rounds));
+        let redis_cost = RedisCost::of(
+            self.jobs,
+            &flotilla_runs.iter().map(|r| r.server).collect::<Vec<_>>(),
+            &apalis_runs.iter().map(|r| r.server).collect::<Vec<_>>(),
+        );
+        let rss = flotilla_runs
+            .into_iter()
+            .next()
+            .context("no throughput round ran")?
+            .rss;
 
         eprintln!(
             "bench queue: fairness, {} quiet tenants x {} jobs behind {} noisy jobs",
@@ -360,10 +432,14 @@ impl QueueBench {
             throughput: Throughput {
                 jobs: self.jobs,
                 concurrency: self.concurrency,
+                rounds: self.rounds,
                 flotilla_jobs_per_s: flotilla_rate,
-                flotilla_16_tenants_jobs_per_s: flotilla_rate_16,
+                flotilla_16_tenants_jobs_per_s: sixteen.rate,
                 apalis_redis_jobs_per_s: apalis_rate,
                 ratio: apalis_rate.map(|a| ratio(flotilla_rate, a)),
+                flotilla_rounds_jobs_per_s: flotilla_rounds,
+                apalis_redis_rounds_jobs_per_s: apalis_rounds,
+                redis_cost,
             },
             fairness: Fairness {
                 quiet_p50_ms_loaded: loaded.p50,
@@ -379,13 +455,32 @@ impl QueueBench {
         })
     }
 
+    /// One apalis-redis run on the same Redis, at its best settings.
+    async fn apalis_throughput(&self) -> anyhow::Result<ApalisResult> {
+        let baseline = ApalisBaseline {
+            jobs: self.jobs,
+            concurrency: self.concurrency,
+            ..ApalisBaseline::default()
+        };
+        let queue = format!("flotilla-bench-apalis-{}", std::process::id());
+        let result = baseline
+            .run(&self.redis_url, &queue)
+            .await
+            .context("apalis-redis throughput")?;
+        eprintln!(
+            "bench queue: apalis-redis ran {} jobs in {:.2?}",
+            self.jobs, result.elapsed
+        );
+        Ok(result)
+    }
+
     /// Pre-fills no-op jobs over `tenant_count` tenants, then times one worker
     /// process from its spawn to the last ack; samples its memory meanwhile.
     async fn flotilla_throughput(
         &self,
         conn: &ConnectionManager,
         tenant_count: usize,
-    ) -> anyhow::Result<(f64, Rss)> {
+    ) -> anyhow::Result<ThroughputRun> {
         let s = Scenario::new(conn).await?;
         let result = async {
             // Idle memory first, on an empty queue.
@@ -397,6 +492,7 @@ impl QueueBench {
             let per_tenant = self.jobs.div_ceil(tenant_count);
             s.fill(&tenants("tenant", tenant_count)?, per_tenant, &BenchJob::default()).await?;
             let total = per_tenant * tenant_count;
+            let mark = server::settle(conn).await?;
             let started = Instant::now();
             // Claims of up to 64 jobs, like apalis-redis' batch of 50: the
             // same batching for both (the default prefetch suits long jobs).
@@ -416,11 +512,15 @@ impl QueueBench {
                 load_mb = Some(load_mb.map_or(mb, |m: f64| m.max(mb)));
             }
             worker.stop().await?;
+            let spent = server::spent_since(conn, mark).await?;
             let elapsed = finished.duration_since(started);
             let inner = s.claim_to_settle().await?;
             eprintln!("bench queue: flotilla ran {total} jobs of {tenant_count} tenant(s) in {elapsed:.2?} (first claim to last settle {inner:.2?})");
-            let rate = total as f64 / elapsed.as_secs_f64();
-            anyhow::Ok((rate, Rss { idle_mb, load_mb }))
+            anyhow::Ok(ThroughputRun {
+                rate: total as f64 / elapsed.as_secs_f64(),
+                rss: Rss { idle_mb, load_mb },
+                server: spent,
+            })
         }
         .await;
         s.cleanup().await?;
@@ -435,6 +535,7 @@ impl QueueBench {
     ) -> anyhow::Result<Percentiles> {
         let s = Scenario::new(conn).await?;
         let result = async {
+            server::settle(conn).await?;
             let worker = WorkerProcess::start(&self.spec(&s.namespace), &s.queue).await?;
             let one_ms = BenchJob {
                 sleep_ms: 1,
@@ -530,6 +631,9 @@ impl QueueBench {
                 tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(self.pickup_rate)));
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut ids = Vec::with_capacity(total);
+            // A fork for an append-only-file rewrite, or the previous
+            // scenario's keys being freed, would show up as latency here.
+            server::settle(conn).await?;
             for i in 0..total {
                 ticker.tick().await;
                 let job = NewJob::new(tenants[i % tenants.len()].clone(), payload.clone(), 1);
@@ -579,9 +683,56 @@ pub fn print_table(r: &QueueReport) {
     );
     println!(
         "{:<56} {:>14}   >= 1.5x",
-        "throughput ratio flotilla / apalis-redis",
+        format!(
+            "throughput ratio flotilla / apalis-redis (median of {})",
+            t.rounds
+        ),
         opt(t.ratio, "x")
     );
+    let rounds = |v: &[f64]| {
+        v.iter()
+            .map(|r| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!(
+        "  rounds, flotilla (jobs/s): {}",
+        rounds(&t.flotilla_rounds_jobs_per_s)
+    );
+    if !t.apalis_redis_rounds_jobs_per_s.is_empty() {
+        println!(
+            "  rounds, apalis-redis (jobs/s): {}",
+            rounds(&t.apalis_redis_rounds_jobs_per_s)
+        );
+    }
+    let c = &t.redis_cost;
+    for (label, value) in [
+        (
+            "Redis CPU per job, flotilla (µs)",
+            Some(c.flotilla_cpu_us_per_job),
+            "",
+        ),
+        (
+            "Redis CPU per job, apalis-redis (µs)",
+            c.apalis_redis_cpu_us_per_job,
+            "",
+        ),
+        ("Redis CPU ratio apalis-redis / flotilla", c.cpu_ratio, "x"),
+        (
+            "append-only file written per job, flotilla (bytes)",
+            c.flotilla_aof_bytes_per_job,
+            "",
+        ),
+        (
+            "append-only file written per job, apalis-redis (bytes)",
+            c.apalis_redis_aof_bytes_per_job,
+            "",
+        ),
+    ]
+    .map(|(label, v, unit)| (label, opt(v, unit)))
+    {
+        println!("{label:<56} {value:>14}");
+    }
     println!(
         "{:<56} {:>14.1}",
         "quiet tenants' wait p50, unloaded (ms)", f.quiet_p50_ms_unloaded

@@ -34,6 +34,17 @@ impl Percentiles {
     }
 }
 
+/// The median of `values` (the mean of the middle two for an even count; 0 when empty).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 /// `a / b`, where a zero `b` (a figure below the clock's resolution) counts as one unit.
 pub fn ratio(a: f64, b: f64) -> f64 {
     a / b.max(1.0)
@@ -47,6 +58,13 @@ mod tests {
     fn nearest_rank_percentiles_of_one_to_hundred() {
         let p = Percentiles::of((1..=100).map(f64::from).collect());
         assert_eq!((p.p50, p.p99, p.max), (50.0, 99.0, 100.0));
+    }
+
+    #[test]
+    fn median_takes_the_middle_value_or_the_mean_of_the_middle_two() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
     }
 
     #[test]

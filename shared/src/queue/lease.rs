@@ -185,20 +185,18 @@ impl FairQueue {
             return Ok(Vec::new());
         }
         let mut inv = self.invocation(&scripts::SETTLE);
+        // Each outcome carries only the arguments it needs (settle.lua).
         for s in settlements {
-            let (outcome, delay, error) = match &s.outcome {
-                Outcome::Done => ("done", 0, ""),
-                Outcome::Retry { delay, error } => {
-                    ("retry", delay.as_millis() as u64, bounded(error))
-                }
-                Outcome::Dead { error } => ("dead", 0, bounded(error)),
-                Outcome::Release => ("release", 0, ""),
+            inv.arg(s.id.to_string()).arg(s.token.0);
+            match &s.outcome {
+                Outcome::Done => inv.arg("done"),
+                Outcome::Release => inv.arg("release"),
+                Outcome::Retry { delay, error } => inv
+                    .arg("retry")
+                    .arg(delay.as_millis() as u64)
+                    .arg(bounded(error)),
+                Outcome::Dead { error } => inv.arg("dead").arg(bounded(error)),
             };
-            inv.arg(s.id.to_string())
-                .arg(s.token.0)
-                .arg(outcome)
-                .arg(delay)
-                .arg(error);
         }
         let reply = array("settle", self.run("settle", &inv).await?)?;
         reply
