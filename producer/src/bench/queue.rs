@@ -150,7 +150,8 @@ impl RedisCost {
 struct ThroughputRun {
     /// Jobs per second, from spawning the worker to the last ack.
     rate: f64,
-    rss: Rss,
+    /// The worker's highest resident memory during the run (MiB).
+    load_mb: Option<f64>,
     /// What Redis spent on the run.
     server: Spent,
 }
@@ -363,6 +364,10 @@ impl QueueBench {
     pub async fn run(&self) -> anyhow::Result<QueueReport> {
         let (_, conn) = flotilla::redis_conn::connect(&self.redis_url).await?;
 
+        let idle_mb = self
+            .idle_rss_mb(&conn)
+            .await
+            .context("idle worker memory")?;
         // Flotilla and apalis-redis take turns, so a slow spell on the
         // machine lands on both sides of the ratio rather than on one.
         let mut flotilla_runs: Vec<ThroughputRun> = Vec::new();
@@ -394,11 +399,13 @@ impl QueueBench {
             &flotilla_runs.iter().map(|r| r.server).collect::<Vec<_>>(),
             &apalis_runs.iter().map(|r| r.server).collect::<Vec<_>>(),
         );
-        let rss = flotilla_runs
-            .into_iter()
-            .next()
-            .context("no throughput round ran")?
-            .rss;
+        let rss = Rss {
+            idle_mb,
+            load_mb: flotilla_runs
+                .first()
+                .context("no throughput round ran")?
+                .load_mb,
+        };
 
         eprintln!(
             "bench queue: fairness, {} quiet tenants x {} jobs behind {} noisy jobs",
@@ -474,6 +481,21 @@ impl QueueBench {
         Ok(result)
     }
 
+    /// A worker's resident memory once registered and idle, on an empty queue.
+    async fn idle_rss_mb(&self, conn: &ConnectionManager) -> anyhow::Result<Option<f64>> {
+        let s = Scenario::new(conn).await?;
+        let result = async {
+            let worker = WorkerProcess::start(&self.spec(&s.namespace), &s.queue).await?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let idle_mb = worker.rss_mb();
+            worker.stop().await?;
+            anyhow::Ok(idle_mb)
+        }
+        .await;
+        s.cleanup().await?;
+        result
+    }
+
     /// Pre-fills no-op jobs over `tenant_count` tenants, then times one worker
     /// process from its spawn to the last ack; samples its memory meanwhile.
     async fn flotilla_throughput(
@@ -483,12 +505,6 @@ impl QueueBench {
     ) -> anyhow::Result<ThroughputRun> {
         let s = Scenario::new(conn).await?;
         let result = async {
-            // Idle memory first, on an empty queue.
-            let idle_worker = WorkerProcess::start(&self.spec(&s.namespace), &s.queue).await?;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let idle_mb = idle_worker.rss_mb();
-            idle_worker.stop().await?;
-
             let per_tenant = self.jobs.div_ceil(tenant_count);
             s.fill(&tenants("tenant", tenant_count)?, per_tenant, &BenchJob::default()).await?;
             let total = per_tenant * tenant_count;
@@ -518,7 +534,7 @@ impl QueueBench {
             eprintln!("bench queue: flotilla ran {total} jobs of {tenant_count} tenant(s) in {elapsed:.2?} (first claim to last settle {inner:.2?})");
             anyhow::Ok(ThroughputRun {
                 rate: total as f64 / elapsed.as_secs_f64(),
-                rss: Rss { idle_mb, load_mb },
+                load_mb,
                 server: spent,
             })
         }
