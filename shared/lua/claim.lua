@@ -7,7 +7,7 @@
 --
 -- The schedule is computed in Lua over the tenants at the front of `ready`,
 -- and Redis is then touched once per tenant served (one LPOP of all its jobs)
--- and once per batch (the job fields, pending, leases, ready), not once per
+-- and once per batch (the job fields, leases, ready), not once per
 -- job: a script's cost grows with its calls, so batching them is what makes
 -- the queue fast.
 --
@@ -120,8 +120,9 @@ end
 local popped = {}
 for t, s in pairs(state) do
   if s.taken > 0 then
-    local ids = redis.call('LPOP', tq_key(t), s.taken)
-    popped[t] = { ids = ids or {}, next = 1 }
+    local ids = redis.call('LPOP', tq_key(t), s.taken) or {}
+    popped[t] = { ids = ids, next = 1 }
+    PENDING_DELTA = PENDING_DELTA - #ids
     redis.call('HINCRBY', tenant_key(t), 'inflight', s.taken)
   end
 end
@@ -196,7 +197,6 @@ if n > 0 then
     redis.call('HSET', field_key('state'), unpack(states))
     redis.call('HSET', field_key('attempts'), unpack(attempts_kv))
     redis.call('HSET', field_key('lease'), unpack(lease_kv))
-    redis.call('ZREM', PENDING, unpack(claimed))
     leases[#leases + 1] = '+inf'
     leases[#leases + 1] = LEASES_PIN
     redis.call('ZADD', LEASES, unpack(leases))

@@ -21,7 +21,7 @@ local out = {}
 -- Claimable jobs are gathered per tenant and pushed with one call each, and
 -- each job field is written for the whole batch with one call, so a batch
 -- costs a few calls per tenant and per field, not per job.
-local by_tenant, tenants, pending = {}, {}, {}
+local by_tenant, tenants = {}, {}
 local tenant_kv, attempts_kv, max_kv, enqueued_kv, payloads, state_kv = {}, {}, {}, {}, {}, {}
 local added = 0
 for i = 0, n - 1 do
@@ -65,8 +65,7 @@ for i = 0, n - 1 do
       end
       local ids = by_tenant[t]
       ids[#ids + 1] = id
-      pending[#pending + 1] = NOW_S
-      pending[#pending + 1] = id
+      PENDING_DELTA = PENDING_DELTA + 1
     end
     added = added + 1
   end
@@ -80,6 +79,7 @@ if #tenant_kv > 0 then
   redis.call('HSET', field_key('enqueued_at'), unpack(enqueued_kv))
   redis.call('HSET', PAYLOADS, unpack(payloads))
 end
+local claimable = PENDING_DELTA
 if #state_kv > 0 then
   -- Claimable jobs became ready when they were enqueued: `ready_at` is left
   -- unset, which means exactly that (see prelude.lua), and spares every
@@ -91,9 +91,6 @@ for _, t in ipairs(tenants) do
   redis.call('RPUSH', tq_key(t), unpack(by_tenant[t]))
   activate(t)
 end
-if #pending > 0 then
-  redis.call('ZADD', PENDING, unpack(pending))
-  redis.call('PUBLISH', WAKE, 'enqueue')
-end
+if claimable > 0 then redis.call('PUBLISH', WAKE, 'enqueue') end
 if added > 0 then redis.call('HINCRBY', META, 'enqueued', added) end
 return out

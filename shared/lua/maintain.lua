@@ -17,6 +17,18 @@ if #legacy > 0 then
   forget(legacy)
   trimmed = trimmed + #legacy
 end
+-- Claimable jobs were indexed in a `pending` sorted set before they were
+-- counted in `meta.pending` (an upgrade, or a worker of the older version
+-- still running): the count is taken afresh from the tenants' queues (each
+-- tenant with work is ready or capped) and the old set dropped. Once.
+if redis.call('EXISTS', P .. 'pending') == 1 then
+  flush_jobs()
+  local count = 0
+  for _, t in ipairs(redis.call('ZRANGE', READY, 0, -1)) do count = count + redis.call('LLEN', tq_key(t)) end
+  for _, t in ipairs(redis.call('SMEMBERS', BLOCKED)) do count = count + redis.call('LLEN', tq_key(t)) end
+  redis.call('HSET', META, 'pending', count)
+  redis.call('DEL', P .. 'pending')
+end
 flush_jobs()
 if promoted + reaped > 0 then redis.call('PUBLISH', WAKE, 'due') end
 return { promoted, reaped, trimmed, next_due() }

@@ -39,7 +39,6 @@ local DEAD_TTL_MS = tonumber(ARGV[6])
 local META = P .. 'meta'
 local READY = P .. 'ready'
 local BLOCKED = P .. 'blocked'
-local PENDING = P .. 'pending'
 local LEASES = P .. 'leases'
 -- A member of `leases` that is not a job, at +inf so it is never due. Its
 -- name, over the 64 bytes of zset-max-listpack-value, makes Redis create
@@ -113,6 +112,12 @@ end
 -- Field writes are buffered and flushed with one call per field. A script
 -- must call flush_jobs() before reading fields it may have written.
 local DIRTY = {}
+-- Claimable jobs are counted, not indexed: `meta.pending` is the number of
+-- ids on the tenants' queues. A sorted set of them (for the count and the
+-- oldest) cost every claim a removal per job; the oldest is read from the
+-- queues' heads instead (depth.lua). Scripts add what they push and take
+-- what they pop, and flush_jobs() writes the sum with one call.
+local PENDING_DELTA = 0
 local function set(id, f, value)
   local d = DIRTY[f]
   if not d then
@@ -137,6 +142,10 @@ local function flush_jobs()
     if #del > 0 then redis.call('HDEL', field_key(f), unpack(del)) end
   end
   DIRTY = {}
+  if PENDING_DELTA ~= 0 then
+    redis.call('HINCRBY', META, 'pending', PENDING_DELTA)
+    PENDING_DELTA = 0
+  end
 end
 
 -- Deletes jobs for good (every field, payload, history).
@@ -219,7 +228,7 @@ local function make_pending(id, t, at_head)
   else
     redis.call('RPUSH', tq_key(t), id)
   end
-  redis.call('ZADD', PENDING, NOW_S, id)
+  PENDING_DELTA = PENDING_DELTA + 1
   set(id, 'state', 'pending')
   set(id, 'ready_at', NOW_S)
   activate(t)

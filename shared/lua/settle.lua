@@ -98,7 +98,7 @@ for i = 1, n do
         -- Back at the head of its tenant's queue; release_slots() below makes
         -- the tenant claimable once its in-flight count is right.
         redis.call('LPUSH', tq_key(t), id)
-        redis.call('ZADD', PENDING, NOW_S, id)
+        PENDING_DELTA = PENDING_DELTA + 1
         set(id, 'state', 'pending')
         set(id, 'ready_at', NOW_S)
         requeued[t] = true

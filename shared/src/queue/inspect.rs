@@ -4,10 +4,15 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::keys::{JOB_FIELDS, QueueKeys};
-use super::{FairQueue, QueueError, redis_err};
+use super::keys::JOB_FIELDS;
+use super::{FairQueue, QueueError, array, as_i64, as_string, redis_err, scripts};
 use crate::ids::{JobId, TenantId};
 use crate::job::JobStatus;
+
+/// How many tenants' queue heads [`FairQueue::depth`] reads for the oldest
+/// pending age: enough for any fleet's busy tenants, bounded so a gauge
+/// never holds Redis for long.
+pub const DEPTH_SCAN_TENANTS: usize = 1_000;
 
 /// How much work a queue holds, by state, plus its lifetime counters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -95,47 +100,41 @@ impl FairQueue {
     }
 
     /// The queue's depth by state, read in one round trip.
+    ///
+    /// The oldest pending age is read from the heads of the queues of up to
+    /// [`DEPTH_SCAN_TENANTS`] tenants with work (those served next) and as
+    /// many capped ones; the count of pending jobs is exact.
     pub async fn depth(&self) -> Result<QueueDepth, QueueError> {
-        let k = &self.keys;
-        let mut conn = self.connection();
-        #[allow(clippy::type_complexity)]
-        let (pending, scheduled, leases, pin, dead, oldest, ready, blocked, meta): (
-            u64,
-            u64,
-            u64,
-            Option<f64>,
-            u64,
-            Vec<(String, f64)>,
-            u64,
-            u64,
-            HashMap<String, String>,
-        ) = redis::pipe()
-            .zcard(k.pending())
-            .zcard(k.scheduled())
-            .zcard(k.leases())
-            .zscore(k.leases(), QueueKeys::LEASES_PIN)
-            .zcard(k.dead())
-            .zrange_withscores(k.pending(), 0, 0)
-            .zcard(k.ready())
-            .scard(k.blocked())
-            .hgetall(k.meta())
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_err("depth"))?;
-        let running = leases - u64::from(pin.is_some());
-        let now = self.now_ms().await?;
+        let mut inv = self.invocation(&scripts::DEPTH);
+        inv.arg(DEPTH_SCAN_TENANTS);
+        let reply = array("depth", self.run("depth", &inv).await?)?;
+        if reply.len() < 8 || reply.len() % 2 != 0 {
+            return Err(QueueError::Protocol {
+                script: "depth",
+                detail: format!("{} entries", reply.len()),
+            });
+        }
+        let n = |i: usize| as_i64("depth", &reply[i]).map(|v| v.max(0) as u64);
+        let now = n(0)?;
+        let oldest = as_i64("depth", &reply[2])?;
+        let mut meta = HashMap::new();
+        for pair in reply[8..].chunks(2) {
+            meta.insert(as_string("depth", &pair[0])?, as_string("depth", &pair[1])?);
+        }
         let counter = |name: &str| meta.get(name).and_then(|v| v.parse().ok()).unwrap_or(0);
         Ok(QueueDepth {
             queue: self.name.to_string(),
-            pending,
-            scheduled,
-            running,
-            dead,
-            oldest_pending_ms: oldest
-                .first()
-                .map_or(0, |(_, since)| now.saturating_sub(*since as u64)),
-            tenants_ready: ready,
-            tenants_blocked: blocked,
+            pending: n(1)?,
+            scheduled: n(3)?,
+            running: n(4)?,
+            dead: n(5)?,
+            oldest_pending_ms: if oldest < 0 {
+                0
+            } else {
+                now.saturating_sub(oldest as u64)
+            },
+            tenants_ready: n(6)?,
+            tenants_blocked: n(7)?,
             totals: Totals {
                 enqueued: counter("enqueued"),
                 completed: counter("completed"),

@@ -90,10 +90,6 @@ impl QueueKeys {
     pub fn blocked(&self) -> String {
         self.key("blocked")
     }
-    /// Sorted set: pending job ids by the time they became claimable.
-    pub fn pending(&self) -> String {
-        self.key("pending")
-    }
     /// Sorted set: running job ids by lease deadline, plus
     /// [`QueueKeys::LEASES_PIN`] at +inf.
     pub fn leases(&self) -> String {

@@ -26,3 +26,4 @@ pub(crate) static REPLAY: LazyLock<Script> = lua!("replay.lua");
 pub(crate) static PURGE: LazyLock<Script> = lua!("purge.lua");
 pub(crate) static SET_POLICY: LazyLock<Script> = lua!("set_policy.lua");
 pub(crate) static HEARTBEAT: LazyLock<Script> = lua!("heartbeat.lua");
+pub(crate) static DEPTH: LazyLock<Script> = lua!("depth.lua");
