@@ -71,7 +71,7 @@ pub enum RequestError {
     TooFar {
         /// The field that asked for it (`delay_ms` or `run_at`).
         field: &'static str,
-        /// How far ahead, readable.
+        /// How far ahead, in days.
         ahead: String,
     },
     /// Both a delay and a time given.
@@ -150,7 +150,7 @@ impl JobRequest {
             if delay > MAX_DELAY {
                 return Err(RequestError::TooFar {
                     field: "/delay_ms",
-                    ahead: humantime::format_duration(delay).to_string(),
+                    ahead: days(delay),
                 });
             }
             job = job.delay(delay);
@@ -168,13 +168,19 @@ impl JobRequest {
             if ahead > MAX_DELAY {
                 return Err(RequestError::TooFar {
                     field: "/run_at",
-                    ahead: humantime::format_duration(ahead).to_string(),
+                    ahead: days(ahead),
                 });
             }
             job = job.run_at_ms(at_ms);
         }
         Ok(job)
     }
+}
+
+/// A duration over the limit, in the limit's unit ("36525 days", not
+/// "100years 0months...").
+fn days(d: Duration) -> String {
+    format!("{} days", d.as_secs().div_ceil(86_400))
 }
 
 #[cfg(test)]
@@ -232,13 +238,18 @@ mod tests {
     fn absurd_delays_are_refused() {
         let far =
             request(serde_json::json!({"tenant": "acme", "delay_ms": 400u64 * 24 * 3600 * 1000}));
+        let err = far.into_job("bench", None).unwrap_err();
         assert!(matches!(
-            far.into_job("bench", None),
-            Err(RequestError::TooFar {
+            err,
+            RequestError::TooFar {
                 field: "/delay_ms",
                 ..
-            })
+            }
         ));
+        assert_eq!(
+            err.to_string(),
+            "the job would run 400 days from now; the limit is 365 days"
+        );
         let bad = request(serde_json::json!({"tenant": "acme", "run_at": "next tuesday"}));
         assert!(matches!(
             bad.into_job("bench", None),
