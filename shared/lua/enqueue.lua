@@ -79,6 +79,7 @@ if #tenant_kv > 0 then
   redis.call('HSET', field_key('enqueued_at'), unpack(enqueued_kv))
   redis.call('HSET', PAYLOADS, unpack(payloads))
 end
+-- Read before flush_jobs() writes the count and resets it.
 local claimable = PENDING_DELTA
 if #state_kv > 0 then
   -- Claimable jobs became ready when they were enqueued: `ready_at` is left

@@ -20,7 +20,8 @@ end
 -- Claimable jobs were indexed in a `pending` sorted set before they were
 -- counted in `meta.pending` (an upgrade, or a worker of the older version
 -- still running): the count is taken afresh from the tenants' queues (each
--- tenant with work is ready or capped) and the old set dropped. Once.
+-- tenant with work is ready or capped) and the old set dropped; a no-op
+-- once no worker of the older version recreates it.
 if redis.call('EXISTS', P .. 'pending') == 1 then
   flush_jobs()
   local count = 0
