@@ -120,20 +120,16 @@ pub struct RedisCost {
 impl RedisCost {
     fn of(jobs: usize, flotilla: &[Spent], apalis: &[Spent]) -> Self {
         let jobs = jobs.max(1) as f64;
-        let cpu = |runs: &[Spent]| {
-            let per_job: Vec<f64> = runs
+        // The median over the runs that have the figure, per job.
+        let per_job = |runs: &[Spent], figure: fn(&Spent) -> Option<f64>| {
+            let v: Vec<f64> = runs
                 .iter()
-                .map(|s| s.cpu.as_secs_f64() * 1e6 / jobs)
+                .filter_map(|s| Some(figure(s)? / jobs))
                 .collect();
-            (!per_job.is_empty()).then(|| median(&per_job))
+            (!v.is_empty()).then(|| median(&v))
         };
-        let aof = |runs: &[Spent]| {
-            let per_job: Vec<f64> = runs
-                .iter()
-                .filter_map(|s| Some(s.aof_bytes? as f64 / jobs))
-                .collect();
-            (!per_job.is_empty()).then(|| median(&per_job))
-        };
+        let cpu = |runs: &[Spent]| per_job(runs, |s| Some(s.cpu.as_secs_f64() * 1e6));
+        let aof = |runs: &[Spent]| per_job(runs, |s| s.aof_bytes.map(|b| b as f64));
         let flotilla_cpu = cpu(flotilla).unwrap_or(0.0);
         let apalis_cpu = cpu(apalis);
         Self {
@@ -722,7 +718,7 @@ pub fn print_table(r: &QueueReport) {
         );
     }
     let c = &t.redis_cost;
-    for (label, value) in [
+    for (label, value, unit) in [
         (
             "Redis CPU per job, flotilla (µs)",
             Some(c.flotilla_cpu_us_per_job),
@@ -744,10 +740,8 @@ pub fn print_table(r: &QueueReport) {
             c.apalis_redis_aof_bytes_per_job,
             "",
         ),
-    ]
-    .map(|(label, v, unit)| (label, opt(v, unit)))
-    {
-        println!("{label:<56} {value:>14}");
+    ] {
+        println!("{label:<56} {:>14}", opt(value, unit));
     }
     println!(
         "{:<56} {:>14.1}",

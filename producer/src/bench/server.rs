@@ -44,7 +44,7 @@ pub struct Spent {
 pub async fn settle(conn: &ConnectionManager) -> anyhow::Result<Mark> {
     let mut conn = conn.clone();
     let deadline = Instant::now() + SETTLE_LIMIT;
-    if info(&mut conn, "persistence")
+    if info(&mut conn)
         .await?
         .get("aof_enabled")
         .map(String::as_str)
@@ -84,17 +84,16 @@ pub async fn spent_since(conn: &ConnectionManager, start: Mark) -> anyhow::Resul
 }
 
 async fn mark(conn: &mut ConnectionManager) -> anyhow::Result<Mark> {
-    let cpu = info(conn, "cpu").await?;
-    let persistence = info(conn, "persistence").await?;
+    let info = info(conn).await?;
     let seconds = |k: &str| {
-        cpu.get(k)
+        info.get(k)
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    let aof = (persistence.get("aof_enabled").map(String::as_str) == Some("1")).then(|| {
+    let aof = (info.get("aof_enabled").map(String::as_str) == Some("1")).then(|| {
         (
-            number(&persistence, "aof_current_size"),
-            number(&persistence, "aof_rewrites"),
+            number(&info, "aof_current_size"),
+            number(&info, "aof_rewrites"),
         )
     });
     Ok(Mark {
@@ -107,16 +106,15 @@ async fn mark(conn: &mut ConnectionManager) -> anyhow::Result<Mark> {
 /// memory is pending; past `deadline` it says so and goes on.
 async fn wait_idle(conn: &mut ConnectionManager, deadline: Instant) -> anyhow::Result<()> {
     loop {
-        let persistence = info(conn, "persistence").await?;
-        let memory = info(conn, "memory").await?;
+        let info = info(conn).await?;
         let busy = [
             "aof_rewrite_in_progress",
             "aof_rewrite_scheduled",
             "rdb_bgsave_in_progress",
         ]
         .iter()
-        .any(|k| persistence.get(*k).map(String::as_str) == Some("1"))
-            || number(&memory, "lazyfree_pending_objects") > 0;
+        .any(|k| info.get(*k).map(String::as_str) == Some("1"))
+            || number(&info, "lazyfree_pending_objects") > 0;
         if !busy {
             return Ok(());
         }
@@ -130,11 +128,10 @@ async fn wait_idle(conn: &mut ConnectionManager, deadline: Instant) -> anyhow::R
     }
 }
 
-async fn info(
-    conn: &mut ConnectionManager,
-    section: &str,
-) -> anyhow::Result<HashMap<String, String>> {
-    let text: String = redis::cmd("INFO").arg(section).query_async(conn).await?;
+/// `INFO` (its default sections: cpu, memory and persistence among them) as
+/// field → value, one round trip for every figure used here.
+async fn info(conn: &mut ConnectionManager) -> anyhow::Result<HashMap<String, String>> {
+    let text: String = redis::cmd("INFO").query_async(conn).await?;
     Ok(text
         .lines()
         .filter_map(|l| l.split_once(':'))
